@@ -1,0 +1,2 @@
+// Runs every benchmark in one go: `npm run bench` (needs a build: bash scripts/setup.sh).
+await import('./dump-inspect.js');
