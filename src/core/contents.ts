@@ -1,0 +1,169 @@
+/**
+ * From a list of sections (the index, or a sequential scan) to the decoded model: reads IMAGE_META,
+ * PROCESS and PAGEMAP payloads (never page data), checks the image's structure (FORMAT §4), and
+ * builds each process's page store.
+ *
+ * @module
+ */
+import type { ByteSource } from './byte-source.js';
+import { CryoFormatError } from './errors.js';
+import { FILE_HEADER_SIZE, INDEX_ENTRY_SIZE, SECTION_HEADER_SIZE, SectionType, type SectionInfo } from './format.js';
+import { decodeMetadataMap, imageMetaFromMap, int, processFromMap } from './metadata.js';
+import type { ImageMeta, ProcessInfo } from './model.js';
+import { PageStore } from './page-store.js';
+import { checkPayloadCrc, indexMismatchError, sameHeader } from './toc.js';
+import type { CryoWasm } from './wasm.js';
+
+/** Coalesced metadata reads never exceed this many bytes (unless one section is larger). */
+const MAX_COALESCED_READ = 16 << 20;
+
+/** The decoded contents of an image. */
+export interface ImageContents {
+  version: { major: number; minor: number };
+  meta: ImageMeta;
+  metaSection: SectionInfo;
+  processes: ProcessInfo[];
+  stores: Map<number, PageStore>;
+  /** BLOB sections by blob id, in file order. */
+  blobs: Map<bigint, SectionInfo[]>;
+}
+
+/** An error about the image's structure (which sections it has), at a section's offset. */
+export function structureError(offset: number, reason: string, expected?: string, found?: string): CryoFormatError {
+  return new CryoFormatError({ code: 'STRUCTURE', offset, subject: 'section', reason, expected, found });
+}
+
+/**
+ * Read and decode the metadata of an image whose sections are known. Also checks the file header
+ * (read together with the first metadata sections when they follow it). Throws CryoFormatError.
+ */
+export async function readContents(
+  source: ByteSource, wasm: CryoWasm, sections: readonly SectionInfo[], indexOffset: number,
+): Promise<ImageContents> {
+  let metaSection: SectionInfo | undefined;
+  const processSections = new Map<number, SectionInfo>();
+  const pageMaps = new Map<number, SectionInfo>();
+  const pageData = new Map<number, SectionInfo[]>();
+  const blobs = new Map<bigint, SectionInfo[]>();
+  for (const s of sections) {
+    switch (s.type) {
+      case SectionType.IMAGE_META:
+        if (metaSection) throw structureError(s.offset, 'second IMAGE_META section', 'exactly one', `another at offset ${metaSection.offset}`);
+        if (s.owner !== 0) throw structureError(s.offset, 'IMAGE_META with a non-zero owner', '0', String(s.owner));
+        metaSection = s;
+        break;
+      case SectionType.PROCESS:
+        if (s.owner === 0) throw structureError(s.offset, 'PROCESS section with owner 0', 'a PID', '0');
+        if (processSections.has(s.owner)) throw structureError(s.offset, `second PROCESS section for pid ${s.owner}`);
+        processSections.set(s.owner, s);
+        break;
+      case SectionType.PAGEMAP:
+        if (pageMaps.has(s.owner)) throw structureError(s.offset, `second PAGEMAP section for pid ${s.owner}`);
+        pageMaps.set(s.owner, s);
+        break;
+      case SectionType.PAGEDATA: {
+        const list = pageData.get(s.owner) ?? [];
+        list.push(s);
+        pageData.set(s.owner, list);
+        break;
+      }
+      case SectionType.BLOB: {
+        const list = blobs.get(s.key) ?? [];
+        list.push(s);
+        blobs.set(s.key, list);
+        break;
+      }
+      default:
+        break; // unknown types are kept (in the section list) and never fail the reader
+    }
+  }
+  if (!metaSection) throw structureError(indexOffset, 'no IMAGE_META section', 'exactly one', 'none');
+  for (const [owner, s] of [...pageMaps, ...[...pageData].map(([o, l]) => [o, l[0]!] as const)]) {
+    if (!processSections.has(owner)) throw structureError(s.offset, `${s.typeName} section for pid ${owner}, which has no PROCESS section`);
+  }
+
+  const wanted = [metaSection, ...processSections.values(), ...pageMaps.values()];
+  const { payloads, version } = await readPayloads(source, wasm, wanted, indexOffset);
+
+  const meta = imageMetaFromMap(decodeMetadataMap(payloads.get(metaSection)!, metaSection));
+  const byPid = new Map<number, ProcessInfo>();
+  const stores = new Map<number, PageStore>();
+  for (const [owner, s] of processSections) {
+    const raw = decodeMetadataMap(payloads.get(s)!, s);
+    const pid = int(raw.pid);
+    if (pid !== null && pid !== owner) throw structureError(s.offset, 'PROCESS map pid differs from the section owner', String(owner), String(pid));
+    const process = processFromMap(raw, owner);
+    const pageMapSection = pageMaps.get(owner);
+    const store = new PageStore(wasm, owner, pageMapSection ? payloads.get(pageMapSection)! : new Uint8Array(0),
+      pageMapSection, pageData.get(owner) ?? []);
+    process.pageMap = store.entries;
+    process.storedPageCount = store.storeCount;
+    for (const vma of process.vmas) {
+      const counts = store.countPages(vma.start, vma.end);
+      vma.pagesStored = counts.dataPages;
+      vma.zeroPages = counts.zeroPages;
+    }
+    byPid.set(owner, process);
+    stores.set(owner, store);
+  }
+
+  const processes: ProcessInfo[] = [];
+  for (const pid of meta.pids) {
+    const process = byPid.get(pid);
+    if (!process) throw structureError(metaSection.offset, `IMAGE_META lists pid ${pid}, which has no PROCESS section`);
+    if (!processes.includes(process)) processes.push(process);
+  }
+  for (const process of byPid.values()) if (!processes.includes(process)) processes.push(process);
+
+  return { version, meta, metaSection, processes, stores, blobs };
+}
+
+/**
+ * Read the payloads of `sections` (and the file header), coalescing sections that follow each other
+ * into one read; checks each header in the file against its index copy, and each payload's CRC.
+ */
+async function readPayloads(
+  source: ByteSource, wasm: CryoWasm, sections: SectionInfo[], indexOffset: number,
+): Promise<{ payloads: Map<SectionInfo, Uint8Array>; version: { major: number; minor: number } }> {
+  const sorted = [...sections].sort((a, b) => a.offset - b.offset);
+  const payloads = new Map<SectionInfo, Uint8Array>();
+  let version: { major: number; minor: number } | undefined;
+  let i = 0;
+  if (sorted.length === 0 || sorted[0]!.offset !== FILE_HEADER_SIZE) {
+    version = wasm.parseFileHeader(await source.read(0, FILE_HEADER_SIZE));
+  }
+  while (i < sorted.length) {
+    const first = sorted[i]!;
+    let start = first.offset;
+    if (start === FILE_HEADER_SIZE && !version) start = 0;
+    let end = first.offset + SECTION_HEADER_SIZE + first.storedLength;
+    let j = i + 1;
+    while (j < sorted.length && sorted[j]!.offset === end &&
+      sorted[j]!.offset + SECTION_HEADER_SIZE + sorted[j]!.storedLength - start <= MAX_COALESCED_READ) {
+      end = sorted[j]!.offset + SECTION_HEADER_SIZE + sorted[j]!.storedLength;
+      j++;
+    }
+    const bytes = await source.read(start, end - start);
+    if (start === 0) version = wasm.parseFileHeader(bytes.subarray(0, FILE_HEADER_SIZE));
+    for (; i < j; i++) {
+      const s = sorted[i]!;
+      const at = s.offset - start;
+      checkHeaderCopy(wasm, s, bytes.subarray(at, at + SECTION_HEADER_SIZE), indexOffset);
+      const payload = bytes.subarray(at + SECTION_HEADER_SIZE, at + SECTION_HEADER_SIZE + s.storedLength);
+      checkPayloadCrc(wasm, s, payload);
+      payloads.set(s, payload);
+    }
+  }
+  return { payloads, version: version! };
+}
+
+/** File offset of index entry `index` of the INDEX section at `indexOffset`. */
+export function indexEntryOffset(indexOffset: number, index: number): number {
+  return indexOffset + SECTION_HEADER_SIZE + index * INDEX_ENTRY_SIZE;
+}
+
+/** Check the 48 header bytes found at a section's offset: valid, and equal to the index's copy. */
+export function checkHeaderCopy(wasm: CryoWasm, section: SectionInfo, header: Uint8Array, indexOffset: number): void {
+  const inFile = wasm.parseSectionHeader(header, section.offset, Number.MAX_SAFE_INTEGER, section.index);
+  if (!sameHeader(section, inFile)) throw indexMismatchError(section, inFile, indexEntryOffset(indexOffset, section.index));
+}

@@ -1,0 +1,177 @@
+/**
+ * Sequential reading (FORMAT: "header, then section after section until the INDEX section, then the
+ * footer"), without the index: {@link scanSections}. Used by verify to cross-check the index against
+ * the sections actually in the file.
+ *
+ * @module
+ */
+import { toByteSource, type ByteSource, type ImageInput } from './byte-source.js';
+import { CryoFormatError } from './errors.js';
+import { FILE_HEADER_SIZE, FOOTER_SIZE, SECTION_HEADER_SIZE, SectionType, type SectionInfo } from './format.js';
+import { indexMismatchError, MIN_IMAGE_SIZE, sameHeader, tooSmallError, type TableOfContents } from './toc.js';
+import type { CryoWasm } from './wasm.js';
+import { wasmFormatError } from './wasm-codes.js';
+
+/** Reads a source front to back through a window of `chunk` bytes (few, large reads). */
+export class SequentialReader {
+  private windowStart = 0;
+  private window: Uint8Array = new Uint8Array(0);
+  /** Bytes requested from the source. */
+  bytesRead = 0;
+
+  constructor(private readonly source: ByteSource, private readonly chunk = 1 << 20) {}
+
+  /** `length` bytes at `offset` (a view into the window when possible). */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const end = offset + length;
+    if (offset >= this.windowStart && end <= this.windowStart + this.window.length) {
+      return this.window.subarray(offset - this.windowStart, end - this.windowStart);
+    }
+    if (length >= this.chunk) {
+      this.bytesRead += length;
+      return this.source.read(offset, length);
+    }
+    const windowLength = Math.min(this.source.size - offset, Math.max(this.chunk, length));
+    this.window = await this.source.read(offset, windowLength);
+    this.windowStart = offset;
+    this.bytesRead += windowLength;
+    return this.window.subarray(0, length);
+  }
+
+  /** CRC32C of [offset, offset + length), read in pieces of at most `chunk` bytes. */
+  async crc(wasm: CryoWasm, offset: number, length: number): Promise<number> {
+    let crc = 0;
+    for (let at = 0; at < length; at += this.chunk) {
+      const piece = Math.min(this.chunk, length - at);
+      crc = wasm.crc32c(await this.read(offset + at, piece), crc);
+    }
+    return crc;
+  }
+}
+
+/** Options of the sequential walk. */
+export interface WalkOptions {
+  /** Check each payload's CRC (reads every byte). Default true. */
+  verifyPayloads?: boolean;
+  /** The table of contents, when known: compare each section with its index entry, and resync by it. */
+  toc?: TableOfContents | null;
+  /**
+   * Called for each problem. When it returns (instead of throwing), the walk goes on where it can:
+   * after a bad header it continues at the end the index gives for that section, if any.
+   */
+  report?: (problem: CryoFormatError) => void;
+}
+
+/** What a walk saw. */
+export interface WalkSummary {
+  /** Sections walked (INDEX included). */
+  sections: number;
+  /** Bytes covered by checked headers and payloads, file header and footer included. */
+  bytes: number;
+  /** Whether the walk reached the INDEX section and the footer. */
+  complete: boolean;
+}
+
+/**
+ * Walk an image sequentially: file header, each section (header checked; payload CRC checked unless
+ * `verifyPayloads` is false), up to and including the INDEX section, then the footer, which must follow
+ * it and point back at it. Yields each section (the INDEX last). Without a `report` option the first
+ * problem is thrown as a {@link CryoFormatError}.
+ *
+ * @param input bytes, a Blob, or any ByteSource
+ */
+export async function* scanSections(input: ImageInput, wasm: CryoWasm, options: WalkOptions = {}): AsyncGenerator<SectionInfo, WalkSummary> {
+  const source = toByteSource(input);
+  const report = options.report ?? ((problem: CryoFormatError) => { throw problem; });
+  const verifyPayloads = options.verifyPayloads ?? true;
+  const toc = options.toc ?? null;
+  const size = source.size;
+  const summary: WalkSummary = { sections: 0, bytes: 0, complete: false };
+  if (size < MIN_IMAGE_SIZE) {
+    report(tooSmallError(size));
+    return summary;
+  }
+  const tocByOffset = new Map<number, SectionInfo>();
+  if (toc) {
+    for (const s of toc.sections) tocByOffset.set(s.offset, s);
+    tocByOffset.set(toc.indexSection.offset, toc.indexSection);
+  }
+  const reader = new SequentialReader(source);
+  try {
+    wasm.parseFileHeader(await reader.read(0, FILE_HEADER_SIZE));
+    summary.bytes += FILE_HEADER_SIZE;
+  } catch (error) {
+    if (!(error instanceof CryoFormatError)) throw error;
+    report(error);
+  }
+  const footerStart = size - FOOTER_SIZE;
+  let offset = FILE_HEADER_SIZE;
+  let index = 0;
+  let indexSection: SectionInfo | undefined;
+  for (;;) {
+    if (offset > footerStart - SECTION_HEADER_SIZE) {
+      report(new CryoFormatError({
+        code: 'NO_INDEX', offset, subject: 'section', reason: 'no INDEX section before the footer',
+        expected: 'a section header', found: `${footerStart - offset} bytes before the footer`,
+      }));
+      return summary;
+    }
+    let section: SectionInfo;
+    const known = tocByOffset.get(offset);
+    try {
+      section = wasm.parseSectionHeader(await reader.read(offset, SECTION_HEADER_SIZE), offset, footerStart, index);
+      if (toc && (!known || !sameHeader({ ...known, index }, section))) {
+        const entryOffset = toc.footer.indexOffset + SECTION_HEADER_SIZE + index * 56;
+        report(known ? indexMismatchError(known, section, entryOffset) : new CryoFormatError({
+          code: 'INDEX_MISMATCH', offset, subject: 'section', reason: 'section not listed in the index',
+          expected: 'an index entry with this offset', found: `${section.typeName} owner ${section.owner}`,
+        }));
+      }
+    } catch (error) {
+      if (!(error instanceof CryoFormatError)) throw error;
+      report(error);
+      if (!known) return summary; // cannot find the next section without a valid header
+      section = { ...known, index };
+    }
+    if (verifyPayloads) {
+      const crc = await reader.crc(wasm, section.payloadOffset, section.storedLength);
+      if (crc !== section.payloadCrc) {
+        report(wasmFormatError(30, BigInt(section.offset), BigInt(section.payloadCrc), BigInt(crc)));
+      }
+    }
+    summary.sections++;
+    summary.bytes += SECTION_HEADER_SIZE + section.storedLength;
+    yield section;
+    offset = section.payloadOffset + section.storedLength;
+    index++;
+    if (section.type === SectionType.INDEX) {
+      indexSection = section;
+      break;
+    }
+  }
+  if (offset !== footerStart) {
+    report(new CryoFormatError({
+      code: 'INDEX_NOT_LAST', offset, subject: 'INDEX section', reason: 'the footer does not follow the INDEX section',
+      expected: `footer at ${offset}`, found: `footer at ${footerStart}`,
+    }));
+    return summary;
+  }
+  try {
+    const footer = wasm.parseFooter(await reader.read(footerStart, FOOTER_SIZE), size);
+    summary.bytes += FOOTER_SIZE;
+    if (footer.indexOffset !== indexSection.offset) {
+      report(wasmFormatError(15, BigInt(footerStart), BigInt(indexSection.offset), BigInt(footer.indexOffset)));
+    } else if (footer.sectionCount !== index - 1) {
+      report(new CryoFormatError({
+        code: 'SECTION_COUNT', offset: footerStart, subject: 'footer', reason: 'section_count differs from the sections found',
+        expected: String(index - 1), found: String(footer.sectionCount),
+      }));
+    }
+  } catch (error) {
+    if (!(error instanceof CryoFormatError)) throw error;
+    report(error);
+    return summary;
+  }
+  summary.complete = true;
+  return summary;
+}

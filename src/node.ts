@@ -1,0 +1,152 @@
+/**
+ * The Node entry: everything of `./index.js`, plus files as byte sources, the Wasm core loaded from
+ * disk, and atomic image writing.
+ *
+ * ```ts
+ * import { openImage } from 'cryo-img/dist/node.js';
+ * const image = await openImage('dump.cryo');
+ * try { console.log(image.processes.map((p) => p.comm)); } finally { await image.close(); }
+ * ```
+ *
+ * @module
+ */
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkRange, toByteSource, type ByteSource } from './core/byte-source.js';
+import { openImage as openImageWith, type CryoImage, type OpenOptions } from './core/reader.js';
+import { verifyImage, type VerifyReport } from './core/verify.js';
+import { CryoWasm } from './core/wasm.js';
+import { ImageWriter, type ByteSink, type WrittenImage } from './core/writer.js';
+
+export * from './index.js';
+
+/** A ByteSource over an open file: positional reads, no shared file position. */
+export class FileSource implements ByteSource {
+  private constructor(private readonly handle: FileHandle, readonly size: number, readonly path: string) {}
+
+  /** Open `path` for reading. */
+  static async open(path: string): Promise<FileSource> {
+    const handle = await open(path, 'r');
+    try {
+      const { size } = await handle.stat();
+      return new FileSource(handle, size, path);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.size, offset, length);
+    const bytes = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(bytes, done, length - done, offset + done);
+      if (bytesRead === 0) throw new RangeError(`${this.path}: file ended at ${offset + done}, expected ${offset + length} bytes (was it truncated while open?)`);
+      done += bytesRead;
+    }
+    return bytes;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+/** A ByteSink appending to an open file. */
+export class FileSink implements ByteSink {
+  constructor(private readonly handle: FileHandle) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done);
+      done += bytesWritten;
+    }
+  }
+}
+
+/** Where cryo.wasm is: next to the compiled module (dist/node.js), or in dist/ when run from src/. */
+const WASM_CANDIDATES = [new URL('./cryo.wasm', import.meta.url), new URL('../dist/cryo.wasm', import.meta.url)];
+
+let wasmPromise: Promise<CryoWasm> | undefined;
+
+/** The Wasm core, loaded from disk once per process. */
+export function loadWasm(): Promise<CryoWasm> {
+  wasmPromise ??= (async () => {
+    let lastError: unknown;
+    for (const url of WASM_CANDIDATES) {
+      try {
+        return await CryoWasm.instantiate(await readFile(fileURLToPath(url)));
+      } catch (error) {
+        lastError = error;
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') break;
+      }
+    }
+    wasmPromise = undefined;
+    throw new Error(`cannot load cryo.wasm (run \`npm run build:wasm\`): ${(lastError as Error).message}`, { cause: lastError });
+  })();
+  return wasmPromise;
+}
+
+/** What the Node openImage accepts: a path, bytes, a Blob or a ByteSource. */
+export type NodeImageInput = string | URL | Uint8Array | Blob | ByteSource;
+
+/**
+ * Open an image from a path (or bytes, a Blob, a ByteSource). Reads only the footer, index and
+ * metadata. Call `close()` on the result to close the file.
+ */
+export async function openImage(input: NodeImageInput, options: OpenOptions = {}): Promise<CryoImage> {
+  const wasm = await loadWasm();
+  const source = await sourceOf(input);
+  try {
+    return await openImageWith(source, wasm, options);
+  } catch (error) {
+    if (typeof input === 'string' || input instanceof URL) await source.close?.();
+    throw error;
+  }
+}
+
+/** Verify an image file (see verifyImage): every CRC, the index against the sections, the structure. */
+export async function verifyFile(input: NodeImageInput): Promise<VerifyReport> {
+  const wasm = await loadWasm();
+  const source = await sourceOf(input);
+  try {
+    return await verifyImage(source, wasm);
+  } finally {
+    if (typeof input === 'string' || input instanceof URL) await source.close?.();
+  }
+}
+
+async function sourceOf(input: NodeImageInput): Promise<ByteSource> {
+  if (typeof input === 'string') return FileSource.open(input);
+  if (input instanceof URL) return FileSource.open(fileURLToPath(input));
+  return toByteSource(input);
+}
+
+/**
+ * Write an image file atomically: `build` adds sections to a writer whose output goes to a temporary
+ * file (mode 0600) in the same directory; after `finish()` the file is synced and renamed to `path`.
+ * On any error the temporary file is removed and `path` is untouched.
+ */
+export async function writeImageFile(path: string, build: (writer: ImageWriter) => Promise<void>): Promise<WrittenImage> {
+  const wasm = await loadWasm();
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
+  const handle = await open(temp, 'wx', 0o600);
+  let closed = false;
+  try {
+    const writer = new ImageWriter(new FileSink(handle), wasm);
+    await build(writer);
+    const written = await writer.finish();
+    await handle.sync();
+    await handle.close();
+    closed = true;
+    await rename(temp, path);
+    return written;
+  } catch (error) {
+    if (!closed) await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}
