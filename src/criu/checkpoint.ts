@@ -259,6 +259,13 @@ export class CriuCheckpoint {
     return m;
   }
 
+  /** Close the directory (and the parent dumps opened through it). */
+  async close(): Promise<void> {
+    const parent = this.parentCheckpoint ? await this.parentCheckpoint.catch(() => null) : null;
+    await parent?.close();
+    await this.dir.close();
+  }
+
   /** The previous dump (the `parent` link) as a checkpoint, or null. */
   parent(): Promise<CriuCheckpoint | null> {
     this.parentCheckpoint ??= this.dir.parent().then((d) => (d ? CriuCheckpoint.open(d) : null));

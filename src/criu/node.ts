@@ -12,7 +12,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CriuSourceError } from './errors.js';
 import { fileLabel, openCriuArchive, type ArchiveOptions, type CriuDirectory, type Decompressor, type RandomAccess } from './source.js';
@@ -41,7 +41,7 @@ export class FileAccess implements RandomAccess {
   }
 }
 
-/** A CRIU image directory on disk. Files are opened per read (pages files stay open, see below). */
+/** A CRIU image directory on disk. */
 export class NodeDirectory implements CriuDirectory {
   private readonly open = new Map<string, Promise<FileAccess>>();
   constructor(readonly path: string, private readonly auxRoot: string | null = null) {}
@@ -78,10 +78,16 @@ export class NodeDirectory implements CriuDirectory {
     }
     return f;
   }
+  /** Whole files (the small metadata images) are read in one go and not kept open. */
   async read(name: string): Promise<Uint8Array> {
-    const f = await this.file(name);
-    return f.read(0, f.size);
+    try {
+      return new Uint8Array(await readFile(join(this.path, name)));
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new CriuSourceError(`${fileLabel(this, name)}: ${err.code === 'ENOENT' ? 'no such image file' : err.message}`);
+    }
   }
+  /** Ranges (pages files) go through a file handle kept open until close(). */
   async readRange(name: string, offset: number, length: number): Promise<Uint8Array> {
     return (await this.file(name)).read(offset, length);
   }
