@@ -1,0 +1,35 @@
+/* subreaper PROGRAM [ARGS...]: runs PROGRAM as its child while being a child subreaper, so that
+ * whatever PROGRAM forks is reaped here when it is orphaned (PID 1 of the test machine reaps nothing).
+ * Exits once no child is left, with PROGRAM's exit status (128+signal if it was killed). Used by the
+ * tests to run process trees that a dump with --kill kills all at once. */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: subreaper PROGRAM [ARGS...]\n");
+		return 2;
+	}
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		perror("PR_SET_CHILD_SUBREAPER");
+		return 1;
+	}
+	pid_t child = fork();
+	if (child < 0)
+		return 1;
+	if (child == 0) {
+		execv(argv[1], argv + 1);
+		perror(argv[1]);
+		_exit(127);
+	}
+	int status = 0, st;
+	pid_t r;
+	while ((r = wait(&st)) > 0 || (r < 0 && errno == EINTR))
+		if (r == child)
+			status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return status;
+}
