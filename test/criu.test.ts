@@ -283,3 +283,190 @@ describe('round trip: decode then encode gives the same bytes (every field was d
     }
   }
 });
+
+import { encodeMessage } from '../src/criu/encode.js';
+import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/criu/checkpoint.js';
+
+function errorOf(fn: () => unknown): CriuFormatError {
+  try { fn(); } catch (e) { if (e instanceof CriuFormatError) return e; throw e; }
+  throw new Error('expected a CriuFormatError');
+}
+
+describe('truncated and corrupted images', () => {
+  const mmBytes = () => new Uint8Array(readFileSync(join(FIXTURES, 'counter', 'mm-23547.img')));
+
+  it('a truncated entry names the file, the entry offset and the sizes', () => {
+    const b = mmBytes();
+    const e = errorOf(() => decodeImage(b.subarray(0, 500), 'counter/mm-23547.img'));
+    expect(e.file).toBe('counter/mm-23547.img');
+    expect(e.offset).toBe(8);
+    expect(e.message).toMatch(/^counter\/mm-23547\.img: offset 8: entry 0: entry of \d+ bytes runs past the end of the file \(488 bytes left\)$/);
+  });
+
+  it('a file cut inside the size prefix, or before the type magic', () => {
+    const b = new Uint8Array(readFileSync(join(FIXTURES, 'counter', 'fdinfo-2.img')));
+    const img = decodeImage(b, 'fdinfo-2.img');
+    const second = img.entryOffsets[1]!;
+    const e = errorOf(() => decodeImage(b.subarray(0, second + 2), 'fdinfo-2.img'));
+    expect([e.offset, e.reason]).toEqual([second, 'entry 1: truncated entry size (2 of 4 bytes)']);
+    expect(errorOf(() => decodeImage(b.subarray(0, 6), 'fdinfo-2.img')).message).toBe('fdinfo-2.img: offset 4: file ends before the type magic');
+    expect(errorOf(() => decodeImage(b.subarray(0, 2), 'fdinfo-2.img')).message).toMatch(/offset 0: file of 2 bytes is too short/);
+  });
+
+  it('a bad magic', () => {
+    const b = mmBytes();
+    b[0] ^= 0xff;
+    expect(errorOf(() => decodeImage(b, 'mm-23547.img')).message).toMatch(/^mm-23547\.img: offset 0: bad magic 0x54564[0-9a-f]{3} \(expected/);
+    const pages = new Uint8Array(readFileSync(join(FIXTURES, 'counter', 'pages-1.img')));
+    expect(errorOf(() => decodeImage(pages, 'counter/pages-1.img')).message).toMatch(/this is a raw data image/);
+  });
+
+  it('a corrupted entry size', () => {
+    const b = mmBytes();
+    new DataView(b.buffer).setUint32(8, 0x7fffff00, true);
+    const e = errorOf(() => decodeImage(b, 'mm-23547.img'));
+    expect([e.offset, e.reason]).toEqual([8, `entry 0: entry of ${0x7fffff00} bytes runs past the end of the file (${b.length - 12} bytes left)`]);
+  });
+
+  it('corrupted protobuf bytes: the error points at the offending field in the file', () => {
+    const b = mmBytes();
+    // the first field tag is at 12 (after magics and size): make it wire type 7
+    b[12] = (1 << 3) | 7;
+    const e = errorOf(() => decodeImage(b, 'mm-23547.img'));
+    expect([e.offset, e.reason]).toEqual([12, 'entry 0 (mm_entry): invalid wire type 7 for field 1']);
+    // a nested message whose length runs past its entry: files.img entry 0 is
+    // 08 01 (type REG) 10 01 (id 1) 1a 56 (reg, 86 bytes) at file offset 12; make reg 127 bytes long
+    const f = new Uint8Array(readFileSync(join(FIXTURES, 'counter', 'files.img')));
+    expect([...f.subarray(12, 18)]).toEqual([0x08, 0x01, 0x10, 0x01, 0x1a, 0x56]);
+    f[17] = 0x7f;
+    const g = errorOf(() => decodeImage(f, 'counter/files.img'));
+    expect(g.message).toBe('counter/files.img: offset 18: entry 0 (file_entry): message field reg of 127 bytes runs past the end of its message (86 bytes left)');
+  });
+
+  it('a truncated pages file: the memory read names the pages file and offset', async () => {
+    const src = await openCriuPath(join(FIXTURES, 'counter'));
+    const files: Record<string, Uint8Array> = {};
+    for (const n of await src.list()) files[n] = await src.read(n);
+    files['pages-1.img'] = files['pages-1.img']!.subarray(0, 20000);
+    const cp = await CriuCheckpoint.open(new MemoryDirectory(files, 'cut'));
+    expect(await readString(cp, 23547, 0x564b976f82a0n, 16)).toBe('CRYO-MARKER-1234'); // offset 12960: still there
+    await expect(cp.readMemory(23547, 0x7ff25542d000n, 16)).rejects.toThrow(
+      /^cut\/pages-1\.img: offset 24576: pages file too short for cut\/pagemap-23547\.img: needs 16 bytes at offset 24576, the file has 20000$/);
+    await src.close();
+  });
+});
+
+describe('unknown fields and image types are kept and shown', () => {
+  it('an unknown field in a known message', () => {
+    const pstree = decodeImage(new Uint8Array(readFileSync(join(FIXTURES, 'tree', 'pstree.img'))), 'pstree.img');
+    const entry = { ...pstree.entries[0]!, $unknown: [{ number: 99, wireType: 0, value: 7, offset: 0 }, { number: 100, wireType: 2, value: new TextEncoder().encode('hi'), offset: 0 }] };
+    const bytes = encodeImage('PSTREE', [entry]);
+    const back = decodeImage(bytes, 'pstree.img');
+    expect(back.entries[0]!['pid']).toBe(23579);
+    expect(back.entries[0]!['$unknown']).toEqual([
+      { number: 99, wireType: 0, value: 7, offset: 12 + 18 },
+      { number: 100, wireType: 2, value: new TextEncoder().encode('hi'), offset: 12 + 18 + 3 },
+    ]);
+    expect(toCritJson(back).entries[0]!['$unknown']).toEqual([
+      { field: 99, wire_type: 0, value: 7 }, { field: 100, wire_type: 2, value: 'aGk=\n' },
+    ]);
+    // and it survives re-encoding
+    expect(encodeImage('PSTREE', back.entries)).toEqual(bytes);
+  });
+
+  it('a field with an unexpected wire type is kept as unknown, with a warning', () => {
+    const body = new Uint8Array([0x08, 0x05, 0x12, 0x01, 0x41]); // pid=5, ppid as bytes "A"
+    const file = new Uint8Array([0x19, 0x43, 0x56, 0x54, 0x30, 0x30, 0x27, 0x50, body.length, 0, 0, 0, ...body]);
+    const img = decodeImage(file, 'pstree.img');
+    expect(img.entries[0]!['pid']).toBe(5);
+    expect((img.entries[0]!['$unknown'] as unknown[]).length).toBe(1);
+    expect(img.warnings.map((w) => w.message)).toContain('pstree_entry.ppid (field 2) has wire type 2, expected 0: kept as unknown');
+  });
+
+  it('an image with an unknown type magic is framed and its entries kept', () => {
+    const body = encodeMessage({ pid: 1, ppid: 0, pgid: 1, sid: 1 }, 'pstree_entry');
+    const file = new Uint8Array([0x19, 0x43, 0x56, 0x54, 0xef, 0xbe, 0xad, 0xde, body.length, 0, 0, 0, ...body]);
+    const img = decodeImage(file, 'future.img');
+    expect(img.magic).toBe('UNKNOWN');
+    expect(img.magicValue).toBe(0xdeadbeef);
+    expect((img.entries[0]!['$unknown'] as { number: number }[]).map((u) => u.number)).toEqual([1, 2, 3, 4]);
+    expect(img.warnings[0]!.message).toMatch(/unknown type magic 0xdeadbeef/);
+  });
+});
+
+/** Build a child dump of `counter` whose pagemap puts some runs in the parent (PE_PARENT). */
+function makeIncremental(work: string, opts: { oldFormat?: boolean; lazyOnly?: boolean } = {}): string {
+  const child = mkdtempSync(join(work, 'child-'));
+  const src = join(FIXTURES, 'counter');
+  for (const f of readdirSync(src)) if (f.endsWith('.img') && !f.startsWith('pages-') && !f.startsWith('pagemap-')) cpSync(join(src, f), join(child, f));
+  symlinkSync(src, join(child, 'parent'));
+  const pm = decodeImage(new Uint8Array(readFileSync(join(src, 'pagemap-23547.img'))), 'pagemap');
+  const pages = readFileSync(join(src, 'pages-1.img'));
+  const out: Uint8Array[] = [];
+  const entries = [pm.entries[0]!];
+  let off = 0;
+  for (const e of pm.entries.slice(1)) {
+    const n = Number(e['nr_pages']);
+    const vaddr = Number(e['vaddr']);
+    const bytes = pages.subarray(off, off + n * 4096);
+    off += n * 4096;
+    let flags = Number(e['flags']);
+    if (vaddr === 0x7ff25542d000) flags = opts.lazyOnly ? PE_LAZY : PE_PARENT; // the 253-page run: in the parent
+    else out.push(bytes);
+    if (opts.oldFormat) {
+      // CRIU < 4.2: no nr_pages, count in field 2; no flags field, in_parent instead
+      entries.push({ vaddr, compat_nr_pages: n, ...(flags & PE_PARENT ? { in_parent: true } : {}) });
+    } else {
+      entries.push({ vaddr, compat_nr_pages: 0, flags, nr_pages: n });
+    }
+  }
+  writeFileSync(join(child, 'pagemap-23547.img'), encodeImage('PAGEMAP', entries));
+  writeFileSync(join(child, 'pages-1.img'), Buffer.concat(out));
+  return child;
+}
+
+describe('pagemap variants: parent chains, old compat_nr_pages images, lazy pages', () => {
+  let work: string;
+  beforeAll(() => { work = mkdtempSync(join(tmpdir(), 'criu-incr-')); });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('PE_PARENT pages are read from the parent directory; the rest from the child', async () => {
+    const cp = await CriuCheckpoint.open(await openCriuPath(makeIncremental(work)));
+    expect(await readString(cp, 23547, 0x7ff25542d000n + 7n * 4096n, 14)).toBe('CRYO-PAGE-0007');
+    expect(await readString(cp, 23547, 0x7ff25542d000n + 254n * 4096n, 14)).toBe('CRYO-PAGE-0254');
+    expect(await readString(cp, 23547, 0x564b976f82a0n, 16)).toBe('CRYO-MARKER-1234');
+    // a read spanning parent and child runs
+    const r = await cp.readMemory(23547, 0x7ff25542d000n + 252n * 4096n, 2 * 4096);
+    expect(dec.decode(r.bytes.subarray(4096, 4096 + 14))).toBe('CRYO-PAGE-0253');
+    expect(dec.decode(r.bytes.subarray(0, 14))).toBe('CRYO-PAGE-0252');
+    expect((await cp.parent())!.label).toBe(join(FIXTURES, 'counter'));
+    await cp.close();
+  });
+
+  it('old images: compat_nr_pages (field 2) and in_parent', async () => {
+    const dir = makeIncremental(work, { oldFormat: true });
+    const pm = toCritJson(decodeImage(new Uint8Array(readFileSync(join(dir, 'pagemap-23547.img'))), 'pm'));
+    expect(pm.entries[1]).not.toHaveProperty('nr_pages');
+    expect(pm.entries[1]).not.toHaveProperty('flags');
+    const cp = await CriuCheckpoint.open(await openCriuPath(dir));
+    expect(await readString(cp, 23547, 0x7ff25542d000n + 100n * 4096n, 14)).toBe('CRYO-PAGE-0100');
+    expect(await readString(cp, 23547, 0x564b6679e080n, 19)).toBe('CRYO-DATA-GLOBAL-42');
+    await cp.close();
+  });
+
+  it('PE_PARENT without a parent directory is an error naming the pagemap', async () => {
+    const dir = makeIncremental(work);
+    rmSync(join(dir, 'parent'));
+    const cp = await CriuCheckpoint.open(await openCriuPath(dir));
+    await expect(cp.readMemory(23547, 0x7ff25542d000n, 8)).rejects.toThrow(/pagemap-23547\.img: pages at 0x7ff25542d000 are in the parent dump, and there is no parent directory/);
+    await cp.close();
+  });
+
+  it('lazy-only runs (PE_LAZY without PE_PRESENT) are not in the pages file: reported as not stored', async () => {
+    const cp = await CriuCheckpoint.open(await openCriuPath(makeIncremental(work, { lazyOnly: true })));
+    const r = await cp.readMemory(23547, 0x7ff25542d000n, 4096);
+    expect(r.notStored).toEqual([{ start: 0x7ff25542d000n, end: 0x7ff25542e000n }]);
+    expect(await readString(cp, 23547, 0x7ff25542d000n + 253n * 4096n, 14)).toBe('CRYO-PAGE-0253');
+    await cp.close();
+  });
+});

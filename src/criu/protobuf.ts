@@ -176,7 +176,7 @@ export class WireReader {
   skipBytes(n: number, what: string): number {
     const at = this.pos;
     if (n > this.end - this.pos) {
-      this.fail(at, `${what} of ${n} bytes runs past the end of its message (${this.end - this.pos} left)`);
+      this.fail(at, `${what} of ${n} bytes runs past the end of its message (${this.end - this.pos} bytes left)`);
     }
     this.pos += n;
     return at;
