@@ -5,7 +5,8 @@
  *   2. write IMAGE_META, then per process capture its metadata and write PROCESS + PAGEMAP (the page
  *      map is decided from /proc/PID/pagemap before any page is read);
  *   3. write the blobs (pipe bytes, deleted files), then every process's pages as PAGEDATA;
- *   4. INDEX + footer, fsync, rename into place; only then detach, or SIGKILL with --kill.
+ *   4. detach (every byte is read by now), then INDEX + footer, fsync, rename into place; with --kill
+ *      the processes stay frozen until the image is safely written, then get SIGKILL.
  * Any failure detaches everything (the target keeps running as before) and removes the partial file. */
 #include <errno.h>
 #include <getopt.h>
@@ -508,7 +509,7 @@ static int write_image(struct image_writer *iw, struct freeze *f, const struct d
 	for (size_t i = 0; i < f->nprocs; i++)
 		if (check_interrupted() || memory_write_pages(iw, &pcs[i].mem))
 			goto out;
-	rc = iw_finish(iw);
+	rc = 0;
 out:
 	for (size_t i = 0; i < f->nprocs; i++)
 		if (pcs[i].fp)
@@ -574,21 +575,30 @@ int cmd_dump(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	guard_signals();
+	/* The output first: a bad path must fail before the target is touched. */
+	if (iw_open(&iw, o.output))
+		goto fail_output;
 	if (freeze_tree(&f, o.pid, o.tree))
-		goto fail_early;
-	if (iw_open(&iw, o.output) || write_image(&iw, &f, &o)) {
-		iw_abort(&iw);
+		goto fail_output;
+	if (write_image(&iw, &f, &o))
+		goto fail_frozen;
+	/* Every byte has been read: let the target go before the slow part (fsync), unless it is to be
+	 * killed, which waits until the image is safely on disk. */
+	if (!o.kill)
 		freeze_release(&f);
-		goto fail_early;
+	if (iw_finish(&iw)) {
+		if (o.kill)
+			freeze_release(&f);
+		goto fail;
 	}
-	if (o.kill) {
-		if (freeze_kill(&f))
-			goto fail_early;
-	} else {
-		freeze_release(&f);
-	}
+	if (o.kill && freeze_kill(&f))
+		goto fail;
 	return 0;
-fail_early:
+fail_frozen:
+	freeze_release(&f);
+fail_output:
+	iw_abort(&iw);
+fail:
 	fprintf(stderr, "cryo-helper dump: %s\n", cryo_error() ? cryo_error() : "failed");
 	return 1;
 }

@@ -504,7 +504,7 @@ struct fdinfo_line {
 
 static int is_own_key(const struct fdinfo_line *l)
 {
-	static const char *own[] = { "pos", "flags", "mnt_id" };
+	static const char *own[] = { "pos", "flags", "mnt_id", "ino" };
 
 	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
 		if (strlen(own[i]) == l->klen && !strncmp(own[i], l->key, l->klen))

@@ -294,7 +294,14 @@ int freeze_tree(struct freeze *f, pid_t root, int tree)
 	f->tree = tree;
 	if (root == getpid())
 		return cryo_fail(0, "process %d is cryo-helper itself", root);
-	if (proc_stat(root, 0, &st) || add_process(f, root, st.ppid))
+	if (proc_stat(root, 0, &st)) {
+		if (errno == ENOENT) {
+			cryo_error_clear();
+			return cryo_fail(ESRCH, "no process %d (open /proc/%d/stat)", root, root);
+		}
+		return -1;
+	}
+	if (add_process(f, root, st.ppid))
 		return -1;
 	for (int pass = 0; pass < MAX_FREEZE_PASSES; pass++) {
 		int changed = 0;

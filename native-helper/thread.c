@@ -28,12 +28,9 @@
 
 /* Large enough for every XSAVE layout so far (AMX tiles included: about 11 KiB). */
 #define XSTATE_MAX (64u << 10)
-/* Offset of the software-reserved bytes in the FXSAVE area, and of xfeatures inside them. */
-#define XSTATE_SW_RESERVED 464
-#define XSTATE_SW_XFEATURES (XSTATE_SW_RESERVED + 8)
-#ifndef FP_XSTATE_MAGIC1
-#define FP_XSTATE_MAGIC1 0x46505853u
-#endif
+/* ptrace's XSAVE image keeps XCR0 (the enabled feature mask) in the first 8 of the FXSAVE area's
+ * software-usable bytes (asm/user.h, USER_XSTATE_XCR0_WORD); signal frames use that area differently. */
+#define XSTATE_XCR0_OFFSET 464
 
 #define ERESTARTSYS 512
 #define ERESTARTNOINTR 513
@@ -86,12 +83,8 @@ static int capture_xstate(pid_t tid, struct thread_state *ts)
 	unsigned char *fit = realloc(buf, iov.iov_len);
 	ts->xstate = fit ? fit : buf;
 	ts->xstate_len = iov.iov_len;
-	if (iov.iov_len >= XSTATE_SW_XFEATURES + 8) {
-		uint32_t magic;
-		memcpy(&magic, ts->xstate + XSTATE_SW_RESERVED, 4);
-		if (magic == FP_XSTATE_MAGIC1)
-			memcpy(&ts->xfeatures, ts->xstate + XSTATE_SW_XFEATURES, 8);
-	}
+	if (iov.iov_len >= XSTATE_XCR0_OFFSET + 8)
+		memcpy(&ts->xfeatures, ts->xstate + XSTATE_XCR0_OFFSET, 8);
 	return 0;
 }
 
