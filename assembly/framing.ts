@@ -56,7 +56,7 @@ export function parseFileHeader(ptr: usize): i32 {
   const minor = <u32>load<u16>(ptr, 10);
   store<u32>(RESULT, major);
   store<u32>(RESULT, minor, 4);
-  if (major != FORMAT_MAJOR) return fail(Code.UNSUPPORTED_VERSION, 8, FORMAT_MAJOR, major);
+  if (major != FORMAT_MAJOR) return fail(Code.UNSUPPORTED_VERSION, 0, FORMAT_MAJOR, major);
   return ok();
 }
 

@@ -54,11 +54,11 @@ export async function readContents(
         break;
       case SectionType.PROCESS:
         if (s.owner === 0) throw structureError(s.offset, 'PROCESS section with owner 0', 'a PID', '0');
-        if (processSections.has(s.owner)) throw structureError(s.offset, `second PROCESS section for pid ${s.owner}`);
+        if (processSections.has(s.owner)) throw structureError(s.offset, `second PROCESS section for pid ${s.owner}`, 'one PROCESS section per pid', `another at offset ${processSections.get(s.owner)!.offset}`);
         processSections.set(s.owner, s);
         break;
       case SectionType.PAGEMAP:
-        if (pageMaps.has(s.owner)) throw structureError(s.offset, `second PAGEMAP section for pid ${s.owner}`);
+        if (pageMaps.has(s.owner)) throw structureError(s.offset, `second PAGEMAP section for pid ${s.owner}`, 'at most one PAGEMAP section per pid', `another at offset ${pageMaps.get(s.owner)!.offset}`);
         pageMaps.set(s.owner, s);
         break;
       case SectionType.PAGEDATA: {
@@ -79,7 +79,7 @@ export async function readContents(
   }
   if (!metaSection) throw structureError(indexOffset, 'no IMAGE_META section', 'exactly one', 'none');
   for (const [owner, s] of [...pageMaps, ...[...pageData].map(([o, l]) => [o, l[0]!] as const)]) {
-    if (!processSections.has(owner)) throw structureError(s.offset, `${s.typeName} section for pid ${owner}, which has no PROCESS section`);
+    if (!processSections.has(owner)) throw structureError(s.offset, `${s.typeName} section for pid ${owner}, which has no PROCESS section`, 'a PROCESS section with this owner', 'none');
   }
 
   const wanted = [metaSection, ...processSections.values(), ...pageMaps.values()];
@@ -110,7 +110,7 @@ export async function readContents(
   const processes: ProcessInfo[] = [];
   for (const pid of meta.pids) {
     const process = byPid.get(pid);
-    if (!process) throw structureError(metaSection.offset, `IMAGE_META lists pid ${pid}, which has no PROCESS section`);
+    if (!process) throw structureError(metaSection.offset, `IMAGE_META lists pid ${pid}, which has no PROCESS section`, `a PROCESS section with owner ${pid}`, 'none');
     if (!processes.includes(process)) processes.push(process);
   }
   for (const process of byPid.values()) if (!processes.includes(process)) processes.push(process);

@@ -35,7 +35,9 @@ export function decodeMetadataMap(payload: Uint8Array, section: SectionInfo): Ra
       code: 'MSGPACK',
       offset: section.offset,
       subject: 'section',
-      reason: `malformed msgpack in ${section.typeName} payload: ${(error as Error).message}`,
+      reason: `malformed msgpack in ${section.typeName} payload`,
+      expected: 'one msgpack map',
+      found: (error as Error).message,
       cause: error,
     });
   }

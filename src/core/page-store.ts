@@ -150,6 +150,8 @@ export class PageStore {
       offset: this.pageMapSection?.offset ?? 0,
       subject: 'section',
       reason: message,
+      expected: 'a PAGEDATA section holding it',
+      found: 'none',
     });
   }
 }

@@ -51,7 +51,7 @@ export const WASM_CODES: readonly CodeInfo[] = [
   { name: 'INDEX_OFFSET', subject: 'footer', reason: 'index_offset outside the file', expected: dec, found: dec, atMost: true },
   { name: 'INDEX_HEADER', subject: 'index section', reason: 'INDEX section header inconsistent with the footer', expected: dec, found: dec },
   { name: 'INDEX_ORDER', subject: 'index entry', reason: 'section offset out of file order (gap or overlap)', expected: dec, found: dec },
-  { name: 'INDEX_ENTRY_TYPE', subject: 'index entry', reason: 'the index lists an INDEX section', found: dec },
+  { name: 'INDEX_ENTRY_TYPE', subject: 'index entry', reason: 'the index lists an INDEX section', expected: () => 'a type other than INDEX (127)', found: dec },
   { name: 'PAGEMAP_LENGTH', subject: 'section', reason: 'page map length not a multiple of 24', expected: dec, found: dec },
   { name: 'PAGEMAP_ALIGN', subject: 'page-map entry', reason: 'vaddr not page-aligned', expected: hx, found: hx },
   { name: 'PAGEMAP_ORDER', subject: 'page-map entry', reason: 'entries unsorted or overlapping', expected: hx, found: hx, atLeast: true },
