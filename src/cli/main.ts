@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// The cryo-img command line. Each command is a small function over the library; errors about images
+// are printed as one line naming the file, offset and what was expected, with exit status 1.
+import { Command, InvalidArgumentError } from 'commander';
+import { dumpCommand } from './cmd-dump.js';
+import { inspectCommand } from './cmd-inspect.js';
+import { readCommand } from './cmd-read.js';
+import { restoreCommand } from './cmd-restore.js';
+import { verifyCommand } from './cmd-verify.js';
+import { parseAddress } from './units.js';
+
+const program = new Command();
+
+function integer(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return value;
+}
+
+function address(text: string): number {
+  try {
+    return parseAddress(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function collect(value: string, previous: number[]): number[] {
+  return [...previous, integer(value)];
+}
+
+program
+  .name('cryo-img')
+  .description('Look inside, verify, dump and restore Linux process checkpoint images')
+  .showHelpAfterError();
+
+program
+  .command('dump')
+  .description('freeze a running process (and with --tree its descendants), write it to an image, let it run on')
+  .argument('<pid>', 'process to dump', integer)
+  .option('-o, --output <file>', 'image to write ("-" for stdout); default cryo-PID.cryo')
+  .option('--tree', 'include every descendant process')
+  .option('--kill', 'kill the dumped processes once the image is safely written')
+  .action(async (pid: number, opts) => exit(await dumpCommand(pid, opts)));
+
+program
+  .command('inspect')
+  .description('summarise an image: process tree, threads, memory map, file descriptors')
+  .argument('<image>', 'a .cryo image')
+  .option('--json', 'print the report as JSON (schema cryo-img.inspect/1, docs/CLI.md)')
+  .option('--pid <pid>', 'only this process (repeatable)', collect, [])
+  .option('--threads', 'show threads and registers')
+  .option('--maps', 'show the memory map')
+  .option('--fds', 'show file descriptors')
+  .option('--env', 'show the environment (may hold secrets; never shown unless asked)')
+  .action(async (image: string, opts) => exit(await inspectCommand(image, opts)));
+
+program
+  .command('read')
+  .description("print a process's memory from the image (hexdump, or raw bytes with --raw)")
+  .argument('<image>', 'a .cryo image')
+  .requiredOption('--pid <pid>', 'process', integer)
+  .requiredOption('--addr <address>', 'start address (hex with 0x, or decimal)', address)
+  .requiredOption('--len <bytes>', 'number of bytes', integer)
+  .option('--raw', 'write the bytes themselves to stdout')
+  .action(async (image: string, opts) => exit(await readCommand(image, opts)));
+
+program
+  .command('verify')
+  .description('check every section and checksum; exit status 0 only for an intact image')
+  .argument('<image>', 'a .cryo image')
+  .option('--json', 'print the result as JSON')
+  .action(async (image: string, opts) => exit(await verifyCommand(image, opts)));
+
+program
+  .command('restore')
+  .description('bring a dumped process tree back to life with its original PIDs (the image is verified first)')
+  .argument('<image>', 'a .cryo image')
+  .option('--detach', 'return at once and leave the restored tree running')
+  .option('--skip-fd <[pid:]fd>', 'replace a descriptor that cannot be restored with /dev/null (repeatable)', (v: string, p: string[]) => [...p, v], [])
+  .action(async (image: string, opts) => exit(await restoreCommand(image, opts)));
+
+function exit(status: number): void {
+  process.exitCode = status;
+}
+
+await program.parseAsync(process.argv);
