@@ -12,7 +12,10 @@ import { indexMismatchError, MIN_IMAGE_SIZE, sameHeader, tooSmallError, type Tab
 import type { CryoWasm } from './wasm.js';
 import { wasmFormatError } from './wasm-codes.js';
 
-/** Reads a source front to back through a window of `chunk` bytes (few, large reads). */
+/**
+ * Reads a source front to back through a window of `chunk` bytes: few, large reads, and every byte of
+ * the file read about once.
+ */
 export class SequentialReader {
   private windowStart = 0;
   private window: Uint8Array = new Uint8Array(0);
@@ -21,29 +24,32 @@ export class SequentialReader {
 
   constructor(private readonly source: ByteSource, private readonly chunk = 1 << 20) {}
 
-  /** `length` bytes at `offset` (a view into the window when possible). */
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const end = offset + length;
-    if (offset >= this.windowStart && end <= this.windowStart + this.window.length) {
-      return this.window.subarray(offset - this.windowStart, end - this.windowStart);
-    }
-    if (length >= this.chunk) {
-      this.bytesRead += length;
-      return this.source.read(offset, length);
-    }
-    const windowLength = Math.min(this.source.size - offset, Math.max(this.chunk, length));
-    this.window = await this.source.read(offset, windowLength);
+  private async fill(offset: number, atLeast: number): Promise<void> {
+    const length = Math.min(this.source.size - offset, Math.max(this.chunk, atLeast));
+    this.window = await this.source.read(offset, length);
     this.windowStart = offset;
-    this.bytesRead += windowLength;
-    return this.window.subarray(0, length);
+    this.bytesRead += length;
   }
 
-  /** CRC32C of [offset, offset + length), read in pieces of at most `chunk` bytes. */
+  private holds(offset: number, length: number): boolean {
+    return offset >= this.windowStart && offset + length <= this.windowStart + this.window.length;
+  }
+
+  /** `length` (small) bytes at `offset`, as a view into the window. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (!this.holds(offset, length)) await this.fill(offset, length);
+    return this.window.subarray(offset - this.windowStart, offset - this.windowStart + length);
+  }
+
+  /** CRC32C of [offset, offset + length), window by window. */
   async crc(wasm: CryoWasm, offset: number, length: number): Promise<number> {
     let crc = 0;
-    for (let at = 0; at < length; at += this.chunk) {
-      const piece = Math.min(this.chunk, length - at);
-      crc = wasm.crc32c(await this.read(offset + at, piece), crc);
+    const end = offset + length;
+    for (let at = offset; at < end;) {
+      if (!this.holds(at, 1)) await this.fill(at, 1);
+      const stop = Math.min(end, this.windowStart + this.window.length);
+      crc = wasm.crc32c(this.window.subarray(at - this.windowStart, stop - this.windowStart), crc);
+      at = stop;
     }
     return crc;
   }
