@@ -61,6 +61,11 @@ static void guard_signals(void)
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaction(sigs[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a closed output pipe becomes EPIPE from write() */
+	/* Tracee stops are collected with a timeout (see pt_wait), which needs SIGCHLD blocked. */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
 }
 
 static int check_interrupted(void)

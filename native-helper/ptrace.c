@@ -9,6 +9,7 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "errmsg.h"
@@ -26,23 +27,63 @@ int pt_seize(pid_t tid, unsigned long options)
 	return 0;
 }
 
+/* A thread that never stops (stuck in uninterruptible sleep, or a vfork parent waiting on its child)
+ * must not hang the dump: give up on it after this long. */
+#define WAIT_TIMEOUT_MS 10000
+
+static int report_exit(pid_t tid, int status)
+{
+	errno = ESRCH;
+	if (WIFEXITED(status))
+		return cryo_fail(0, "thread %d exited (status %d) while frozen", tid, WEXITSTATUS(status));
+	return cryo_fail(0, "thread %d was killed by signal %d while frozen", tid, WTERMSIG(status));
+}
+
+static int sigchld_blocked(void)
+{
+	sigset_t cur;
+
+	return sigprocmask(SIG_BLOCK, NULL, &cur) == 0 && sigismember(&cur, SIGCHLD);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* With SIGCHLD blocked (cryo-helper dump blocks it), every ptrace-stop of a tracee leaves a SIGCHLD
+ * pending: poll waitpid and sleep in sigtimedwait between polls, so the wait can time out. A caller
+ * that has not blocked SIGCHLD gets a plain blocking waitpid. */
 int pt_wait(pid_t tid, int *status)
 {
+	int timed = sigchld_blocked();
+	long deadline = now_ms() + WAIT_TIMEOUT_MS;
+	sigset_t chld;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
 	for (;;) {
-		pid_t r = waitpid(tid, status, __WALL);
+		pid_t r = waitpid(tid, status, __WALL | (timed ? WNOHANG : 0));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return cryo_fail(errno, "waitpid thread %d", tid);
-		if (WIFEXITED(*status)) {
-			errno = ESRCH;
-			return cryo_fail(0, "thread %d exited (status %d) while frozen", tid, WEXITSTATUS(*status));
+		if (r == tid) {
+			if (WIFEXITED(*status) || WIFSIGNALED(*status))
+				return report_exit(tid, *status);
+			return 0;
 		}
-		if (WIFSIGNALED(*status)) {
-			errno = ESRCH;
-			return cryo_fail(0, "thread %d was killed by signal %d while frozen", tid, WTERMSIG(*status));
+		long left = deadline - now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return cryo_fail(0, "thread %d did not stop within %d s (state D, or a vfork parent?)", tid,
+					 WAIT_TIMEOUT_MS / 1000);
 		}
-		return 0;
+		struct timespec ts = { left / 1000, (left % 1000) * 1000000L };
+		sigtimedwait(&chld, NULL, &ts);
 	}
 }
 
