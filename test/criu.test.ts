@@ -470,3 +470,148 @@ describe('pagemap variants: parent chains, old compat_nr_pages images, lazy page
     await cp.close();
   });
 });
+
+import { openCriu } from '../src/criu/node.js';
+import type { CriuCheckpointImage } from '../src/criu/model.js';
+
+function procMaps(name: string, pid: number) {
+  return readFileSync(join(FIXTURES, name, 'meta', `proc-maps-${pid}.txt`), 'utf8').trim().split('\n').map((line) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ \d+\s*(.*)$/.exec(line)!;
+    return { start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), perms: m[3]!, offset: BigInt('0x' + m[4]), name: m[5]! };
+  });
+}
+
+describe('CRIU checkpoint as the cryo-img model', () => {
+  const opened: CriuCheckpointImage[] = [];
+  const open = async (name: string) => { const img = await openCriu(join(FIXTURES, name)); opened.push(img); return img; };
+  afterAll(async () => { for (const img of opened) await img.close(); });
+
+  it('tree: process tree, identities, comm, cmdline and environment from memory', async () => {
+    const img = await open('tree');
+    expect(img.meta.format).toBe('criu');
+    expect(img.meta.pids).toEqual([23579, 23582, 23583]);
+    expect(img.meta.rootPid).toBe(23579);
+    expect(img.meta.host?.machine).toBe('x86_64');
+    expect(img.processes.map((p) => [p.pid, p.ppid, p.pgid, p.sid, p.comm])).toEqual([
+      [23579, null, 23579, 23579, 'cryo-tree-par'],
+      [23582, 23579, 23579, 23579, 'cryo-child-1'],
+      [23583, 23579, 23579, 23579, 'cryo-child-2'],
+    ]);
+    const root = img.process(23579)!;
+    expect(root.cmdline).toEqual(['/tmp/cryo-fixture/bin/tree']);
+    expect(root.environ).toEqual(['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/home/cryo', 'LANG=C.UTF-8', 'TERM=xterm', 'USER=cryo']);
+    expect([root.exe, root.cwd, root.root, root.umask]).toEqual(['/tmp/cryo-fixture/bin/tree', '/tmp/cryo-fixture', '/', 18]);
+  });
+
+  it('sleep: argv from the stack pages', async () => {
+    const img = await open('sleep');
+    expect(img.processes[0]!.cmdline).toEqual(['sleep', '1000']);
+    expect(img.processes[0]!.exe).toBe('/usr/bin/sleep');
+  });
+
+  it('tree: the shared pipe, in every process, names one blob-less pipe; memfd VMA maps /dev/zero', async () => {
+    const img = await open('tree');
+    for (const p of img.processes) {
+      expect(p.fds.map((f) => [f.fd, f.type, f.path])).toEqual([
+        [0, 'chr', '/dev/null'], [1, 'file', '/tmp/cryo-fixture/tree.stdout'], [2, 'file', '/tmp/cryo-fixture/tree.stdout'],
+        [3, 'pipe', 'pipe:[45326]'], [4, 'pipe', 'pipe:[45326]'],
+      ]);
+      expect(p.fds[3]!.pipe).toEqual({ inode: 45326, dataBlob: null, dataLength: 0 });
+      const shm = p.vmas.find((v) => v.start === 0x7f33073a9000n)!;
+      expect([shm.kind, shm.shared, shm.name, shm.path, shm.pagesStored]).toEqual(['memfd', true, '/dev/zero (deleted)', '/dev/zero', 3]);
+    }
+    const mem = await img.readMemoryDetailed(23583, 0x7f33073a9000n + 8192n, 21);
+    expect(dec.decode(mem.bytes)).toBe('CRYO-CHILD-2-WAS-HERE');
+  });
+
+  it('counter: file offsets and sizes, pipe data as a blob', async () => {
+    const img = await open('counter');
+    const p = img.process(23547)!;
+    const fd = (n: number) => p.fds.find((f) => f.fd === n)!;
+    expect([fd(3).path, fd(3).pos, fd(3).size, fd(3).flags! & 3, fd(3).deleted]).toEqual(['/tmp/cryo-fixture/out.txt', 75, 75, 1, false]);
+    expect([fd(4).path, fd(4).pos, fd(4).size, fd(4).flags! & 3]).toEqual(['/tmp/cryo-fixture/input.txt', 10, 77, 0]);
+    expect(fd(5).pipe!.dataLength).toBe(22);
+    expect(fd(6).pipe).toEqual(fd(5).pipe);
+    expect(dec.decode(await img.readBlob(fd(5).pipe!.dataBlob!))).toBe('CRYO-PIPE-DATA-in-pipe');
+    expect(img.blobIds).toEqual([fd(5).pipe!.dataBlob]);
+    expect(img.blobLength(fd(5).pipe!.dataBlob!)).toBe(22);
+    expect(dec.decode(await img.readMemory(23547, 0x564b976f82a0n, 16))).toBe('CRYO-MARKER-1234');
+    expect(img.pageState(23547, 0x7ff25542d000n)).toBe('data');
+    expect(img.pageState(23547, 0x1000n)).toBe('not-stored');
+  });
+
+  it('VMAs match /proc/PID/maps captured before the dump', async () => {
+    for (const [name, pids] of [['sleep', [23472]], ['counter', [23547]], ['tree', [23579, 23582, 23583]], ['threads', [23615]]] as const) {
+      const img = await open(name);
+      for (const pid of pids) {
+        const maps = procMaps(name, pid).filter((m) => m.name !== '[vvar]' && m.name !== '[vvar_vclock]');
+        const vmas = img.process(pid)!.vmas.filter((v) => v.kind !== 'vvar');
+        expect(vmas.map((v) => ({
+          start: v.start, end: v.end, perms: (v.prot & 1 ? 'r' : '-') + (v.prot & 2 ? 'w' : '-') + (v.prot & 4 ? 'x' : '-') + (v.shared ? 's' : 'p'),
+          offset: v.offset, name: v.name,
+        })), `${name} ${pid}`).toEqual(maps);
+        // CRIU merges [vvar] and [vvar_vclock] into one VMA
+        const vvar = img.process(pid)!.vmas.filter((v) => v.kind === 'vvar');
+        const m = procMaps(name, pid).filter((x) => x.name.startsWith('[vvar'));
+        expect([vvar[0]!.start, vvar[vvar.length - 1]!.end]).toEqual([m[0]!.start, m[m.length - 1]!.end]);
+      }
+    }
+  });
+
+  it('page map and stored pages agree with the pagemap image and the pages file size', async () => {
+    const img = await open('counter');
+    const p = img.process(23547)!;
+    const pages = readFileSync(join(FIXTURES, 'counter', 'pages-1.img')).length / 4096;
+    expect(p.storedPageCount).toBe(pages);
+    expect(p.pageMap.reduce((n, e) => n + e.pageCount, 0)).toBe(pages);
+    expect(p.pageMap.find((e) => e.vaddr === 0x7ff25542d000n)).toEqual({ vaddr: 0x7ff25542d000n, pageCount: 253, kind: 0, storeIndex: 6 });
+    expect(p.vmas.reduce((n, v) => n + v.pagesStored, 0)).toBe(pages);
+  });
+
+  it('threads: registers, names, TLS base and per-thread state from core-<tid>.img', async () => {
+    const img = await open('threads');
+    const p = img.process(23615)!;
+    expect(p.threads.map((t) => [t.tid, t.comm])).toEqual([
+      [23615, 'cryo-main'], [23618, 'cryo-worker-0'], [23619, 'cryo-worker-1'], [23620, 'cryo-worker-2'],
+    ]);
+    for (const t of p.threads) {
+      const crit = parseJsonBig(readFileSync(join(FIXTURES, 'threads', 'crit-json', `core-${t.tid}.img.json`), 'utf8')) as any;
+      const gp = crit.entries[0].thread_info.gpregs;
+      expect(t.registers!.rip).toBe(BigInt(gp.ip));
+      expect(t.registers!.rsp).toBe(BigInt(gp.sp));
+      expect(t.registers!.orig_rax).toBe(BigInt(gp.orig_ax));
+      expect(t.fsBase).toBe(BigInt(gp.fs_base));
+      expect(t.clearChildTid).toBe(BigInt(crit.entries[0].thread_info.clear_tid_addr));
+      const fp = crit.entries[0].thread_info.fpregs;
+      const xs = new DataView(t.xstate!.buffer);
+      expect(xs.getUint32(24, true)).toBe(fp.mxcsr);
+      expect(xs.getUint32(160, true)).toBe(fp.xmm_space[0]);
+      expect(xs.getBigUint64(512, true)).toBe(BigInt(fp.xsave.xstate_bv));
+      expect(xs.getUint32(576, true)).toBe(fp.xsave.ymmh_space[0]);
+      expect(t.robustList!.len).toBe(24);
+    }
+    // TLS: worker 0's tls_value lives at fs_base-relative 0x7fd7cd88b6b8 (README)
+    const w0 = p.threads[1]!;
+    expect(w0.fsBase! - 0x7fd7cd88b6b8n).toBeGreaterThan(0n);
+    expect(p.sigactions).toHaveLength(64);
+    expect(p.sigactions[8]).toBeNull(); // SIGKILL
+    expect(p.sigactions[18]).toBeNull(); // SIGSTOP
+    expect(p.rlimits).toHaveLength(16);
+    expect(p.creds!.capEff).toBe((511n << 32n) | 4278190079n); // cap_eff words [4278190079, 511]
+    expect(p.creds!.uid).toEqual([0, 0, 0, 0]);
+  });
+
+  it('opens an archive the same way', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'criu-model-'));
+    try {
+      execFileSync('tar', ['-czf', join(work, 't.tar.gz'), '-C', join(FIXTURES, 'tree'), '.']);
+      const a = await openCriu(join(work, 't.tar.gz'));
+      const d = await open('tree');
+      const strip = (x: CriuCheckpointImage) => x.processes.map((p) => ({ ...p, raw: null, threads: p.threads.map((t) => ({ ...t, raw: null })), vmas: p.vmas.map((v) => ({ ...v, raw: null })), fds: p.fds.map((f) => ({ ...f, raw: null })) }));
+      expect(strip(a)).toEqual(strip(d));
+      await a.close();
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});

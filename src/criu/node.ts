@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { open, readdir, readFile, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CriuSourceError } from './errors.js';
+import { openCriuImage, type CriuCheckpointImage, type CriuModelOptions } from './model.js';
 import { fileLabel, openCriuArchive, type ArchiveOptions, type CriuDirectory, type Decompressor, type RandomAccess } from './source.js';
 
 /** A file read by random access. */
@@ -203,4 +204,18 @@ export async function openCriuPath(path: string, options: OpenPathOptions = {}):
 
 async function exists(p: string): Promise<boolean> {
   try { await stat(p); return true; } catch { return false; }
+}
+
+/**
+ * Open a CRIU checkpoint (image directory or container checkpoint archive) as a model image
+ * ({@link CriuCheckpointImage}, a `CheckpointImage`). Call `close()` when done.
+ */
+export async function openCriu(path: string, options: OpenPathOptions & CriuModelOptions = {}): Promise<CriuCheckpointImage> {
+  const dir = await openCriuPath(path, options);
+  return openCriuImage(dir, options);
+}
+
+/** Whether `path` looks like a CRIU checkpoint: a directory with inventory.img or checkpoint/inventory.img. */
+export async function isCriuDirectory(path: string): Promise<boolean> {
+  return (await exists(join(path, 'inventory.img'))) || (await exists(join(path, 'checkpoint', 'inventory.img')));
 }
