@@ -251,9 +251,8 @@ static int check_privilege(struct rst_image *img)
 
 static int preflight(struct rst_image *img)
 {
-	return rst_check_model(img) || check_privilege(img) || rst_check_cpu(img) ||
-	       rst_check_vdso_layout(img) || rst_check_file_vmas(img) || rst_plan_fds(img) ||
-	       rst_preflight_pids(img) ? -1 : 0;
+	return rst_check_model(img) || rst_preflight_pids(img) || check_privilege(img) || rst_check_cpu(img) ||
+	       rst_check_vdso_layout(img) || rst_check_file_vmas(img) || rst_plan_fds(img) ? -1 : 0;
 }
 
 /* ---- the trampoline area ---- */

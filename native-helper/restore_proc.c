@@ -61,15 +61,24 @@ static int task_tgid(int tid)
 
 static int pid_taken_error(int want, const char *what, const char *comm)
 {
-	char holder[64];
-	int tgid = task_tgid(want);
+	char holder[64], path[64], stat[512] = "", *rp;
+	int tgid = task_tgid(want), zombie = 0;
+	FILE *f;
 
 	read_comm(tgid ? tgid : want, holder, sizeof holder);
+	snprintf(path, sizeof path, "/proc/%d/stat", tgid ? tgid : want);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(stat, sizeof stat, f) && (rp = strrchr(stat, ')')) && rp[1] == ' ' && rp[2] == 'Z')
+			zombie = 1;
+		fclose(f);
+	}
 	if (tgid && tgid != want)
-		return rst_fail(0, "PID %d (%s of %s) is taken by a thread of process %d (%s); nothing was "
-				"restored", want, what, comm, tgid, holder);
-	return rst_fail(0, "PID %d (%s of %s) is taken by process %d (%s); nothing was restored", want, what,
-			comm, want, holder);
+		return rst_fail(0, "PID %d (%s %s of the image) is taken by a thread of process %d (%s)%s; "
+				"nothing was restored", want, what, comm, tgid, holder,
+				zombie ? ", a zombie its parent has not reaped" : "");
+	return rst_fail(0, "PID %d (%s %s of the image) is taken by process %d (%s)%s; nothing was restored",
+			want, what, comm, want, holder, zombie ? ", a zombie its parent has not reaped" : "");
 }
 
 int rst_preflight_pids(struct rst_image *img)
@@ -81,7 +90,7 @@ int rst_preflight_pids(struct rst_image *img)
 			struct stat st;
 			snprintf(path, sizeof path, "/proc/%d", p->threads[k].tid);
 			if (stat(path, &st) == 0)
-				return pid_taken_error(p->threads[k].tid, k ? "a thread" : "the process",
+				return pid_taken_error(p->threads[k].tid, k ? "thread of" : "process",
 						       p->comm ? p->comm : "?");
 		}
 	}
@@ -262,7 +271,7 @@ int rst_create_tree(struct rst_image *img)
 		int e = errno;
 		close(img->ready_wr);
 		if (e == EEXIST)
-			return pid_taken_error(img->procs[0].pid, "the process", img->procs[0].comm);
+			return pid_taken_error(img->procs[0].pid, "process", img->procs[0].comm);
 		return rst_fail(e, "clone3 with set_tid %d for the root process", img->procs[0].pid);
 	}
 	img->procs[0].created = 1;

@@ -1,0 +1,438 @@
+// cryo-helper restore on real programs: each is dumped with `cryo-helper dump --pid P --kill` (--tree
+// for the tree) and restored with `cryo-helper restore -i F` run as a child of the test. The helper is a
+// child subreaper and waits for the restored root, so every restored process is reaped through it; each
+// test kills what it restored and waits for the helper to exit, so nothing is left behind.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { helperPath, programsDir, startProgram, stopChild, tempDir, type RunningProgram } from './helpers/programs.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function dump(pid: number, image: string, opts: { tree?: boolean; kill?: boolean } = {}) {
+  const args = ['dump', '--pid', String(pid), '-o', image];
+  if (opts.tree) args.push('--tree');
+  if (opts.kill !== false) args.push('--kill');
+  const r = spawnSync(helperPath, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`dump of ${pid} failed (${r.status}): ${r.stderr}`);
+}
+
+interface Restored {
+  child: ChildProcess;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `cryo-helper restore` as a child of the test; `input` streams the image on its stdin. */
+function restore(image: string, extra: string[] = [], input?: Buffer): Restored {
+  const args = input ? ['restore', '-i', '-', ...extra] : ['restore', '-i', image, ...extra];
+  const child = spawn(helperPath, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdout!.resume();
+  if (input) {
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(input);
+  }
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, stderr: () => err, exit };
+}
+
+/** Waits for fn while the helper runs; if the helper exits first, fails with its message. */
+async function until<T>(r: Restored, what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  return waitFor(what, () => {
+    const v = fn();
+    if (v) return v;
+    if (r.child.exitCode !== null || r.child.signalCode !== null)
+      throw new Error(`the restore exited (${r.child.exitCode ?? r.child.signalCode}) before ${what}: ${r.stderr()}`);
+    return undefined;
+  }, timeoutMs);
+}
+
+/** Runs a restore that is expected to fail; returns its exit code and message. */
+async function restoreFails(image: string, input?: Buffer) {
+  const r = restore(image, [], input);
+  const { code } = await r.exit;
+  return { code, stderr: r.stderr() };
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+function comm(pid: number): string {
+  return readText(`/proc/${pid}/comm`).trim();
+}
+
+function pidsNamed(name: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => comm(pid) === name);
+}
+
+/** The restored process runs on its own: its name is back and the helper no longer traces it. */
+function restored(pid: number, name: string): boolean {
+  return alive(pid) && comm(pid) === name && /TracerPid:\s+0\n/.test(readText(`/proc/${pid}/status`));
+}
+
+function parent(pid: number): number {
+  const stat = readText(`/proc/${pid}/stat`);
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** Kills restored processes (by their original PIDs) and waits for the helper to reap them and exit. */
+async function finish(r: Restored, pids: number[]) {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  const timer = setTimeout(() => r.child.kill('SIGKILL'), 10_000);
+  const result = await r.exit;
+  clearTimeout(timer);
+  return result;
+}
+
+function consecutive(text: string): number {
+  const lines = text.trim().split('\n');
+  lines.forEach((line, i) => expect(line).toBe(`count ${i + 1}`));
+  return lines.length;
+}
+
+describe('cryo-helper restore', () => {
+  let dir: ReturnType<typeof tempDir>;
+  const running: RunningProgram[] = [];
+  const restores: Array<{ r: Restored; pids: number[] }> = [];
+
+  beforeAll(() => {
+    dir = tempDir('cryo-restore-');
+  });
+
+  afterEach(async () => {
+    for (const { r, pids } of restores.splice(0)) await finish(r, pids);
+    for (const p of running.splice(0)) await p.stop();
+  });
+
+  afterAll(() => dir?.remove());
+
+  /** Starts a test program under the subreaper wrapper (it reaps what a dump kills, and gives the
+   * program only fds 0-2, so nothing leaked into the test runner ends up in the image). */
+  async function start(name: string, args: string[], keepFd?: number) {
+    const wrapper = keepFd === undefined ? [] : ['--keep-fd', String(keepFd)];
+    const p = await startProgram('subreaper', [...wrapper, join(programsDir, name), ...args]);
+    const pid = Number(p.ready.pid);
+    const stop = p.stop;
+    p.stop = async () => {
+      try {
+        if (parent(pid) === p.pid) process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      await stop();
+    };
+    running.push(p);
+    return p;
+  }
+
+  function track(r: Restored, pids: number[]) {
+    restores.push({ r, pids });
+    return r;
+  }
+
+  it('the counter continues from where it was, at the right file offset, twice from one image', async () => {
+    const out = join(dir.path, 'counter.out');
+    const image = join(dir.path, 'counter.cryo');
+    const p = await start('counter', [out, '20']);
+    const pid = Number(p.ready.pid);
+    await waitFor('a few counts', () => readText(out).split('\n').length > 5);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const atDump = consecutive(readText(out));
+
+    for (const viaPipe of [false, true]) {
+      const r = track(restore(image, [], viaPipe ? readFileSync(image) : undefined), [pid]);
+      await until(r, 'the restored counter to write', () => consecutive(readText(out)) >= atDump + 10 && true);
+      expect(alive(pid)).toBe(true);
+      expect(comm(pid)).toBe('counter');
+      expect(parent(pid)).toBe(r.child.pid);
+      expect(readlinkSafe(`/proc/${pid}/exe`)).toBe(join(programsDir, 'counter'));
+      const { signal, code } = await finish(r, [pid]);
+      expect(signal ?? code).toBe(137); // the helper exits with 128+SIGKILL of its root
+      restores.pop();
+      // the next restore starts again from the image: the file is rewound to the dump point
+      const text = readText(out).trim().split('\n').slice(0, atDump).join('\n') + '\n';
+      writeFileSync(out, text);
+    }
+  });
+
+  it('bigheap: the whole heap comes back (checksum ok after SIGUSR1)', async () => {
+    const out = join(dir.path, 'bigheap.out');
+    const image = join(dir.path, 'bigheap.cryo');
+    const p = await start('bigheap', ['64', out]);
+    const pid = Number(p.ready.pid);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const r = track(restore(image), [pid]);
+    await until(r, 'the restored bigheap', () => restored(pid, 'bigheap'));
+    expect(parent(pid)).toBe(r.child.pid);
+    await sleep(200);
+    process.kill(pid, 'SIGUSR1');
+    const text = await until(r, 'the checksum', () => readText(out).includes('checksum') && readText(out));
+    expect(text).toBe(`checksum ${p.ready.checksum} ok\n`);
+  });
+
+  it('threads: every thread keeps its TID and name, works on, and the main thread joins them', async () => {
+    const out = join(dir.path, 'threads.out');
+    const image = join(dir.path, 'threads.cryo');
+    const p = await start('threads', [out, '3', '300']);
+    const pid = Number(p.ready.pid);
+    await sleep(300);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const r = track(restore(image), [pid]);
+    await until(r, 'the restored threads', () => restored(pid, 'threads') && readdirSync(`/proc/${pid}/task`).length === 4);
+    for (let i = 0; i < 3; i++) {
+      const tid = Number(p.ready[`tid${i}`]);
+      expect(readText(`/proc/${pid}/task/${tid}/comm`).trim()).toBe(`cryo-worker-${i}`);
+    }
+    const { code } = await r.exit;
+    expect(r.stderr()).not.toMatch(/error|BAD/i);
+    expect(code).toBe(0);
+    expect(readText(out)).toBe('joined 3 total 900\n');
+  });
+
+  it('tree (--tree): PIDs, parents and the pipe with waiting bytes come back', async () => {
+    const out = join(dir.path, 'tree.out');
+    const image = join(dir.path, 'tree.cryo');
+    // under a subreaper: the dump kills the whole tree, and orphans must not go to PID 1
+    const p = await start('tree', [out]);
+    const pid = Number(p.ready.pid);
+    const kids = [Number(p.ready.child1), Number(p.ready.child2)];
+    dump(pid, image, { tree: true });
+    await waitFor('the original tree to die', () => ![pid, ...kids].some(alive));
+    const r = track(restore(image), [...kids, pid]);
+    await until(r, 'the restored tree', () => restored(pid, 'cryo-tree-par') && restored(kids[0], 'cryo-child-1') && restored(kids[1], 'cryo-child-2'));
+    expect(parent(pid)).toBe(r.child.pid);
+    expect(kids.map(parent)).toEqual([pid, pid]);
+    expect(kids.map(comm)).toEqual(['cryo-child-1', 'cryo-child-2']);
+    process.kill(kids[0], 'SIGUSR1');
+    await until(r, 'child1 to report', () => readText(out).includes('child1'));
+    process.kill(kids[1], 'SIGUSR1');
+    await until(r, 'child2 to report', () => readText(out).includes('child2'));
+    expect(readText(out)).toBe('child1 got CRYO-PIPE-PENDING\nchild2 got CRYO-PIPE-SECOND\n');
+  });
+
+  it('deleted: the unlinked open file comes back with its content and offset', async () => {
+    const out = join(dir.path, 'deleted.out');
+    const image = join(dir.path, 'deleted.cryo');
+    const p = await start('deleted', [out]);
+    const pid = Number(p.ready.pid);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const r = track(restore(image), [pid]);
+    await until(r, 'the restored process', () => restored(pid, 'deleted'));
+    expect(readlinkSafe(`/proc/${pid}/fd/${p.ready.fd}`)).toMatch(/\.hidden.* \(deleted\)$/);
+    expect(existsSync(p.ready.path)).toBe(false);
+    process.kill(pid, 'SIGUSR1');
+    const { code } = await r.exit;
+    expect(code).toBe(0);
+    expect(readText(out)).toBe('CRYO-DELETED-CONTENT the file is gone but still open\n');
+  });
+
+  it('fpu: vector registers and MXCSR caught live in the registers come back exactly', async () => {
+    const out = join(dir.path, 'fpu.out');
+    const image = join(dir.path, 'fpu.cryo');
+    const p = await start('fpu', [out]);
+    const pid = Number(p.ready.pid);
+    await sleep(300);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const r = track(restore(image), [pid]);
+    await until(r, 'the restored process', () => restored(pid, 'fpu'));
+    await sleep(700); // several blocks, each checked exactly
+    process.kill(pid, 'SIGUSR1');
+    const text = await until(r, 'its report', () => readText(out));
+    expect(text).toMatch(/^fpu ok blocks=\d+\n$/);
+  });
+
+  it('sleeper: a nanosleep ends on time and a blocked read returns when data arrives', async () => {
+    const out = join(dir.path, 'sleeper.out');
+    const image = join(dir.path, 'sleeper.cryo');
+    const p = await start('sleeper', [out, '3']);
+    const pid = Number(p.ready.pid);
+    const started = Date.now();
+    await sleep(500);
+    dump(pid, image);
+    const remaining = 3000 - (Date.now() - started);
+    await waitFor('the original to die', () => !alive(pid));
+    const restoredAt = Date.now();
+    const r = track(restore(image), [pid]);
+    await until(r, 'the slept line', () => readText(out).includes('slept'), 8000);
+    const took = Date.now() - restoredAt;
+    expect(took).toBeGreaterThan(remaining - 700);
+    expect(took).toBeLessThan(remaining + 1500);
+    expect(readText(out)).toBe('slept\n'); // the reader still waits
+    process.kill(pid, 'SIGUSR1');
+    const { code } = await r.exit;
+    expect(code).toBe(0);
+    expect(readText(out)).toBe('slept\nread CRYO-WAKE\ndone\n');
+  });
+
+  it('refuses while an original PID is taken, naming the holder, and leaves nothing behind', async () => {
+    const out = join(dir.path, 'taken.out');
+    const image = join(dir.path, 'taken.cryo');
+    const p = await start('counter', [out, '20']);
+    const pid = Number(p.ready.pid);
+    dump(pid, image, { kill: false });
+    const before = pidsNamed('counter').sort();
+    const { code, stderr } = await restoreFails(image);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`PID ${pid}`);
+    expect(stderr).toContain(`taken by process ${pid} (counter)`);
+    expect(stderr).toContain('nothing was restored');
+    expect(pidsNamed('counter').sort()).toEqual(before);
+    expect(alive(pid)).toBe(true);
+  });
+
+  it('a socket to a process outside the image is refused by name; --skip-fd replaces it with /dev/null', async () => {
+    const out = join(dir.path, 'skip.out');
+    const image = join(dir.path, 'skip.cryo');
+    // fd 3 of the program: a socket of the test runner's (Node gives extra stdio as a socketpair)
+    const child = spawn(join(programsDir, 'subreaper'), ['--keep-fd', '3', join(programsDir, 'counter'), out, '20'], {
+      stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+    });
+    const p = { ready: await readyLine(child) };
+    running.push({ child, pid: child.pid!, ready: p.ready, stop: () => stopChild(child) });
+    const pid = Number(p.ready.pid);
+    expect(p.ready.fd).toBe('4');
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const refusedRun = await restoreFails(image);
+    expect(refusedRun.code).toBe(1);
+    expect(refusedRun.stderr).toMatch(new RegExp(`process ${pid} \\(counter\\) fd 3: socket .*cannot be restored.*--skip-fd ${pid}:3`));
+    expect(alive(pid)).toBe(false);
+    const r = track(restore(image, ['--skip-fd', `${pid}:3`]), [pid]);
+    await until(r, 'the restored counter', () => restored(pid, 'counter') && readText(out).split('\n').length > 3);
+    expect(readlinkSafe(`/proc/${pid}/fd/3`)).toBe('/dev/null');
+    expect(r.stderr()).toContain(`process ${pid} fd 3 (socket`);
+    expect(r.stderr()).toContain('replaced with /dev/null');
+  });
+
+  describe('damaged images', () => {
+    let image: Buffer;
+    let pid: number;
+    let offsets: { type: number; offset: number; length: number }[];
+
+    beforeAll(async () => {
+      const path = join(dir.path, 'damage.cryo');
+      const p = await startProgram('subreaper', [join(programsDir, 'counter'), join(dir.path, 'damage.out'), '20']);
+      pid = Number(p.ready.pid);
+      dump(pid, path);
+      await p.stop();
+      image = readFileSync(path);
+      offsets = [];
+      for (let off = 16; off + 48 <= image.length - 32; ) {
+        const type = image.readUInt16LE(off + 4);
+        const length = Number(image.readBigUInt64LE(off + 24));
+        offsets.push({ type, offset: off, length });
+        off += 48 + length;
+        if (type === 127) break;
+      }
+    });
+
+    const section = (type: number) => offsets.find((s) => s.type === type)!;
+
+    async function refused(bytes: Buffer, expected: RegExp, viaPipe = false) {
+      const path = join(dir.path, 'bad.cryo');
+      writeFileSync(path, bytes);
+      const { code, stderr } = await restoreFails(path, viaPipe ? bytes : undefined);
+      expect(code).toBe(1);
+      expect(stderr).toMatch(expected);
+      expect(alive(pid)).toBe(false);
+      return stderr;
+    }
+
+    it('a corrupt PROCESS section is refused before any process is created', async () => {
+      const bad = Buffer.from(image);
+      const s = section(2);
+      bad[s.offset + 48 + Math.floor(s.length / 2)] ^= 0x40;
+      const stderr = await refused(bad, /PROCESS section .*payload CRC mismatch/);
+      expect(stderr).not.toContain('killed and reaped');
+    });
+
+    it('a corrupt section header is refused before any process is created', async () => {
+      const bad = Buffer.from(image);
+      bad[section(3).offset + 20] ^= 1;
+      const stderr = await refused(bad, /section header CRC mismatch/);
+      expect(stderr).not.toContain('killed and reaped');
+    });
+
+    it('an image truncated inside its metadata is refused before any process is created (from a pipe)', async () => {
+      const s = section(2);
+      const stderr = await refused(image.subarray(0, s.offset + 100), /truncated image/, true);
+      expect(stderr).not.toContain('killed and reaped');
+    });
+
+    it('corrupt or truncated page data: everything created is killed and reaped', async () => {
+      const bad = Buffer.from(image);
+      const s = section(4);
+      bad[s.offset + 48 + 5000] ^= 0xff;
+      let stderr = await refused(bad, /PAGEDATA section .*payload CRC mismatch.*killed and reaped/);
+      expect(stderr).toContain('killed and reaped');
+      stderr = await refused(image.subarray(0, s.offset + 48 + 4096), /truncated image.*killed and reaped/, true);
+      expect(stderr).toContain('killed and reaped');
+    });
+
+    it('a bad footer is refused and nothing stays', async () => {
+      const bad = Buffer.from(image);
+      bad[bad.length - 12] ^= 1; // footer_crc
+      await refused(bad, /footer CRC mismatch/);
+    });
+  });
+});
+
+function readyLine(child: ChildProcess): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      text += c.toString();
+      const line = text.split('\n').find((l) => l.startsWith('READY'));
+      if (line) resolve(Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=') as [string, string])));
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before READY`)));
+  });
+}
+
+function readlinkSafe(path: string): string {
+  const r = spawnSync('readlink', [path], { encoding: 'utf8' });
+  return r.stdout.trim();
+}
