@@ -183,28 +183,40 @@ static int read_vmas(struct memory *m)
 
 /* ---------------------------------------------------------------- pagemap */
 
-/* The PFN of the shared zero page: a never-written anonymous page that reads as zeros maps it.
- * Pages of the target mapped to it are recorded as ZERO runs and not stored. 0 if unknown (PFNs
- * are hidden without CAP_SYS_ADMIN). */
+static uint64_t read_own_pfn(int fd, const volatile char *p)
+{
+	uint64_t entry;
+
+	(void)p[0];
+	if (pread(fd, &entry, 8, (off_t)((uintptr_t)p / PAGE * 8)) != 8 || !(entry & PM_PRESENT))
+		return 0;
+	return entry & PM_PFN;
+}
+
+/* The PFN of the shared zero page: never-written anonymous pages that were only read map it, and
+ * pages of the target mapped to it are recorded as ZERO runs instead of being stored. It is only
+ * trusted when two separate read-faulted pages of ours show the same PFN (a kernel may give each
+ * read fault a page of its own, and a PFN freed by us could later hold the target's data). 0 when
+ * unknown, which disables the detection (PFNs also read as 0 without CAP_SYS_ADMIN). */
 static uint64_t zero_pfn(void)
 {
 	static int done;
 	static uint64_t pfn;
-	uint64_t entry;
 
 	if (done)
 		return pfn;
 	done = 1;
-	volatile char *p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return 0;
-	(void)p[0];
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && pread(fd, &entry, 8, (off_t)((uintptr_t)p / PAGE * 8)) == 8 && (entry & PM_PRESENT))
-		pfn = entry & PM_PFN;
-	if (fd >= 0)
+	if (fd >= 0) {
+		uint64_t a = read_own_pfn(fd, p), b = read_own_pfn(fd, p + PAGE);
+		if (a && a == b)
+			pfn = a;
 		close(fd);
-	munmap((void *)p, PAGE);
+	}
+	munmap(p, 2 * PAGE);
 	return pfn;
 }
 
