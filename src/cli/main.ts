@@ -6,6 +6,7 @@ import { dumpCommand } from './cmd-dump.js';
 import { inspectCommand } from './cmd-inspect.js';
 import { readCommand } from './cmd-read.js';
 import { restoreCommand } from './cmd-restore.js';
+import { rewriteCommand } from './cmd-rewrite.js';
 import { verifyCommand } from './cmd-verify.js';
 import { parseAddress } from './units.js';
 
@@ -79,6 +80,20 @@ program
   .option('--detach', 'return at once and leave the restored tree running')
   .option('--skip-fd <[pid:]fd>', 'replace a descriptor that cannot be restored with /dev/null (repeatable)', (v: string, p: string[]) => [...p, v], [])
   .action(async (image: string, opts) => exit(await restoreCommand(image, opts)));
+
+const repeat = (value: string, previous: string[]) => [...previous, value];
+
+program
+  .command('rewrite')
+  .description('change an image before restoring it: new PIDs, files at new paths (the input is never modified)')
+  .argument('<input>', 'a .cryo image')
+  .option('-o, --output <file>', 'the rewritten image')
+  .option('--pid-map <map>', 'OLD:NEW[,OLD:NEW...], or "auto" for PIDs free on this host')
+  .option('--relocate <old=new>', 'move paths under OLD_PREFIX to NEW_PREFIX (repeatable; longest prefix wins)', repeat, [])
+  .option('--relocate-fd <[pid:]fd=path>', 'give one descriptor a new path (repeatable)', repeat, [])
+  .option('--dry-run', 'print every change, field by field, and write nothing')
+  .option('--check', 'check that relocated files exist here and match what the image recorded')
+  .action(async (input: string, opts) => exit(await rewriteCommand(input, opts)));
 
 function exit(status: number): void {
   process.exitCode = status;
