@@ -38,15 +38,20 @@ export class FileSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this.size, offset, length);
     const bytes = new Uint8Array(length);
+    await this.readInto(offset, bytes);
+    return bytes;
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    const length = target.length;
+    checkRange(this.size, offset, length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.handle.read(bytes, done, length - done, offset + done);
+      const { bytesRead } = await this.handle.read(target, done, length - done, offset + done);
       if (bytesRead === 0) throw new RangeError(`${this.path}: file ended at ${offset + done}, expected ${offset + length} bytes (was it truncated while open?)`);
       done += bytesRead;
     }
-    return bytes;
   }
 
   close(): Promise<void> {

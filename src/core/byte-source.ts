@@ -15,6 +15,11 @@ export interface ByteSource {
    * the range is outside [0, size). The returned array may be a view that the caller must not modify.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: read `target.length` bytes at `offset` into `target`. Sources that copy anyway (files)
+   * implement it so that callers can reuse buffers; see {@link readInto}.
+   */
+  readInto?(offset: number, target: Uint8Array): Promise<void>;
   /** Release resources (open files). Optional. */
   close?(): Promise<void>;
 }
@@ -24,6 +29,12 @@ export function checkRange(size: number, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
     throw new RangeError(`read of ${length} bytes at offset ${offset} is outside the source (${size} bytes)`);
   }
+}
+
+/** Read into `target` with the source's readInto when it has one, else read and copy. */
+export async function readInto(source: ByteSource, offset: number, target: Uint8Array): Promise<void> {
+  if (source.readInto) await source.readInto(offset, target);
+  else target.set(await source.read(offset, target.length));
 }
 
 /** A ByteSource over bytes in memory. Reads return views (no copy). */
@@ -74,10 +85,19 @@ export class CountingSource implements ByteSource {
   }
 
   read(offset: number, length: number): Promise<Uint8Array> {
+    this.count(offset, length);
+    return this.inner.read(offset, length);
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    this.count(offset, target.length);
+    await readInto(this.inner, offset, target);
+  }
+
+  private count(offset: number, length: number): void {
     this.reads++;
     this.bytesRead += length;
     if (this.keepLog) this.log.push({ offset, length });
-    return this.inner.read(offset, length);
   }
 
   /** Reset the counters. */

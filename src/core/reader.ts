@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { toByteSource, type ByteSource, type ImageInput } from './byte-source.js';
+import { readInto, toByteSource, type ByteSource, type ImageInput } from './byte-source.js';
 import { readContents, checkHeaderCopy, type ImageContents } from './contents.js';
 import { SECTION_HEADER_SIZE, type Footer, type SectionInfo } from './format.js';
 import type { CheckpointImage, ImageMeta, MemoryRead, PageState, ProcessInfo } from './model.js';
@@ -154,7 +154,7 @@ export class CryoImage implements CheckpointImage {
         bytes.set(payload.subarray(at, at + read.length), read.outputOffset);
         return;
       }
-      bytes.set(await this.source.read(read.fileOffset, read.length), read.outputOffset);
+      await readInto(this.source, read.fileOffset, bytes.subarray(read.outputOffset, read.outputOffset + read.length));
     }));
     return { bytes, notStored: plan.notStored };
   }
