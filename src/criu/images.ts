@@ -8,7 +8,7 @@
  * @module
  */
 import { CriuFormatError, WireError, type DecodeWarning } from './errors.js';
-import { decodeMessage, toNumber, type DecodedMessage, type MessageDef } from './protobuf.js';
+import { decodeMessageAt, toNumber, WireReader, type DecodedMessage, type MessageDef } from './protobuf.js';
 import { messageDef, UNKNOWN_MESSAGE } from './schema.js';
 
 export const IMG_COMMON_MAGIC = 0x54564319;
@@ -37,6 +37,8 @@ export interface ImageType {
 interface FrameContext {
   file: string;
   warnings: DecodeWarning[];
+  /** One reader over the whole file, reused for every entry. */
+  reader?: WireReader;
 }
 
 function roundUp(x: number, y: number): number {
@@ -225,14 +227,16 @@ function readEntry(
   if (buf.length - at < 4) {
     throw new CriuFormatError(ctx.file, at, `${label}: truncated entry size (${buf.length - at} of 4 bytes)`);
   }
-  const size = new DataView(buf.buffer, buf.byteOffset + at, 4).getUint32(0, true);
+  const r = ctx.reader && ctx.reader.buf === buf ? ctx.reader : (ctx.reader = new WireReader(buf, 0, buf.length));
+  const size = r.view.getUint32(at, true);
   const start = at + 4;
   if (size > buf.length - start) {
     throw new CriuFormatError(ctx.file, at,
       `${label}: entry of ${size} bytes runs past the end of the file (${buf.length - start} bytes left)`);
   }
   try {
-    const message = decodeMessage(buf, start, start + size, def, { warnings: ctx.warnings });
+    r.pos = start;
+    const message = decodeMessageAt(r, start + size, def, { warnings: ctx.warnings });
     return { message, next: start + size };
   } catch (e) {
     if (e instanceof WireError) throw new CriuFormatError(ctx.file, e.offset, `${label} (${def.name}): ${e.reason}`);

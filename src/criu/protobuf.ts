@@ -114,7 +114,8 @@ export function toNumber(v: unknown): number {
 /** Cursor over a byte buffer; offsets reported in errors are `base + position`. */
 export class WireReader {
   pos: number;
-  readonly end: number;
+  /** End of the message being decoded (nested messages narrow it while they are read). */
+  end: number;
   readonly view: DataView;
   constructor(readonly buf: Uint8Array, start: number, end: number, readonly base = 0) {
     this.pos = start;
@@ -173,10 +174,11 @@ export class WireReader {
     return scratch[0]!;
   }
 
-  skipBytes(n: number, what: string): number {
+  skipBytes(n: number, what: string, name?: string): number {
     const at = this.pos;
     if (n > this.end - this.pos) {
-      this.fail(at, `${what} of ${n} bytes runs past the end of its message (${this.end - this.pos} bytes left)`);
+      const label = name === undefined ? what : `${what} ${name}`;
+      this.fail(at, `${label} of ${n} bytes runs past the end of its message (${this.end - this.pos} bytes left)`);
     }
     this.pos += n;
     return at;
@@ -258,6 +260,13 @@ function readUnknownValue(r: WireReader, wireType: number, tagAt: number, number
   }
 }
 
+const requiredCache = new WeakMap<MessageDef, FieldDef[]>();
+function requiredFields(def: MessageDef): FieldDef[] {
+  let r = requiredCache.get(def);
+  if (!r) { r = def.fields.filter((f) => f.required); requiredCache.set(def, r); }
+  return r;
+}
+
 /** Options and diagnostics for one decode. */
 export interface DecodeContext {
   /** Non-fatal problems (missing required fields, wire-type mismatches); offsets include `base`. */
@@ -274,6 +283,20 @@ export function decodeMessage(
 ): DecodedMessage {
   const r = new WireReader(buf, start, end, base);
   return decodeWith(r, end, def, ctx);
+}
+
+/**
+ * Decode the message in `[r.pos, end)` with a reader that can be reused for many messages of one buffer
+ * (no allocation per message). Leaves `r.pos` at `end`.
+ */
+export function decodeMessageAt(r: WireReader, end: number, def: MessageDef, ctx: DecodeContext = {}): DecodedMessage {
+  const outerEnd = r.end;
+  r.end = end;
+  try {
+    return decodeWith(r, end, def, ctx);
+  } finally {
+    r.end = outerEnd;
+  }
 }
 
 function decodeWith(r: WireReader, end: number, def: MessageDef, ctx: DecodeContext): DecodedMessage {
@@ -293,9 +316,12 @@ function decodeWith(r: WireReader, end: number, def: MessageDef, ctx: DecodeCont
         let value: unknown;
         if (field.type === 'message') {
           const len = r.varint32();
-          const at = r.skipBytes(len, `message field ${field.name}`);
-          const sub = new WireReader(r.buf, at, at + len, r.base);
-          value = decodeWith(sub, at + len, field.message!, ctx);
+          const at = r.skipBytes(len, 'message field', field.name);
+          const outerEnd = r.end;
+          r.pos = at;
+          r.end = at + len;
+          value = decodeWith(r, at + len, field.message!, ctx);
+          r.end = outerEnd;
         } else {
           value = readScalar(r, field.type);
         }
@@ -310,11 +336,14 @@ function decodeWith(r: WireReader, end: number, def: MessageDef, ctx: DecodeCont
       if (wireType === WIRE_LEN && field.repeated && field.wireType !== WIRE_LEN) {
         // packed repeated scalars
         const len = r.varint32();
-        const at = r.skipBytes(len, `packed field ${field.name}`);
-        const sub = new WireReader(r.buf, at, at + len, r.base);
+        const at = r.skipBytes(len, 'packed field', field.name);
+        const outerEnd = r.end;
+        r.pos = at;
+        r.end = at + len;
         let arr = out[field.name] as unknown[] | undefined;
         if (!arr) { arr = []; out[field.name] = arr; }
-        while (sub.pos < at + len) arr.push(readScalar(sub, field.type as ScalarType | 'enum'));
+        while (r.pos < at + len) arr.push(readScalar(r, field.type as ScalarType | 'enum'));
+        r.end = outerEnd;
         continue;
       }
       ctx.warnings?.push({
@@ -329,8 +358,8 @@ function decodeWith(r: WireReader, end: number, def: MessageDef, ctx: DecodeCont
   }
   if (r.pos > end) r.fail(startPos, 'message runs past its end');
   if (ctx.warnings) {
-    for (const f of def.fields) {
-      if (f.required && !(f.name in out)) {
+    for (const f of requiredFields(def)) {
+      if (!(f.name in out)) {
         ctx.warnings.push({ offset: r.base + startPos, message: `${def.name}: required field ${f.name} (${f.number}) missing` });
       }
     }

@@ -384,9 +384,16 @@ export function messageDef(name: string): MessageDef {
     } else if (MESSAGES[t] !== undefined) {
       const target = t;
       // resolved lazily through a getter so that definition order does not matter
-      field = Object.defineProperty({ ...base, type: 'message', wireType: wireTypeOf('message') } as FieldDef, 'message', {
-        get: () => messageDef(target), enumerable: true,
+      const f = { ...base, type: 'message', wireType: wireTypeOf('message') } as FieldDef;
+      Object.defineProperty(f, 'message', {
+        configurable: true, enumerable: true,
+        get: () => {
+          const m = messageDef(target);
+          Object.defineProperty(f, 'message', { value: m, enumerable: true });
+          return m;
+        },
       });
+      field = f;
     } else {
       throw new Error(`schema: ${name}.${fname}: unknown type ${t}`);
     }
