@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@ enum policy {
 	STORE_ALL,        /* [vdso]: every page, present or not */
 	STORE_PRESENT,    /* anonymous, shmem, memfd, deleted files: present or swapped pages */
 	STORE_COPIED,     /* private file mappings: pages no longer backed by the file */
+	STORE_OBJECT,     /* shmem, memfd, deleted files: present pages and every page holding data in
+			   * the backing object (its only copy may be in there, not in our page tables) */
 };
 
 /* ---------------------------------------------------------------- VMAs */
@@ -94,6 +97,8 @@ static enum policy vma_policy(const struct vma *v)
 		return STORE_ALL;
 	if (!strcmp(k, "file"))
 		return v->shared ? STORE_NOTHING : STORE_COPIED;
+	if (!strcmp(k, "shmem") || !strcmp(k, "memfd") || !strcmp(k, "deleted"))
+		return STORE_OBJECT;
 	return STORE_PRESENT;
 }
 
@@ -260,6 +265,7 @@ static int classify(enum policy pol, uint64_t e, uint64_t zpfn)
 	switch (pol) {
 	case STORE_ALL:
 		return CRYO_PAGE_DATA;
+	case STORE_OBJECT:
 	case STORE_PRESENT:
 		if (present && zpfn && (e & PM_PFN) == zpfn && !(e & PM_FILE))
 			return CRYO_PAGE_ZERO;
@@ -273,31 +279,109 @@ static int classify(enum policy pol, uint64_t e, uint64_t zpfn)
 	return -1;
 }
 
+/* The byte ranges of a VMA's backing object (shmem segment, memfd, deleted file) that hold data,
+ * as file offsets, clipped to the file size and to the part the VMA maps. Found by SEEK_DATA /
+ * SEEK_HOLE on the object itself, opened through /proc/PID/map_files (needs CAP_SYS_ADMIN). */
+struct object_data {
+	uint64_t *start, *end;
+	size_t n;
+	int known;   /* 0: the object could not be examined; only present pages are stored */
+};
+
+static int add_range(struct object_data *od, uint64_t start, uint64_t end)
+{
+	uint64_t *s = realloc(od->start, (od->n + 1) * sizeof *s);
+	if (s)
+		od->start = s;
+	uint64_t *e = realloc(od->end, (od->n + 1) * sizeof *e);
+	if (e)
+		od->end = e;
+	if (!s || !e)
+		return cryo_fail(ENOMEM, "list the data ranges of a mapping");
+	od->start[od->n] = start;
+	od->end[od->n++] = end;
+	return 0;
+}
+
+static int object_ranges(pid_t pid, const struct vma *v, struct object_data *od)
+{
+	char path[96];
+	struct stat st;
+	int rc = 0;
+
+	memset(od, 0, sizeof *od);
+	snprintf(path, sizeof path, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start, v->end);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		cryo_warn("open %s: %s; storing only the present pages of %s", path, cryo_errname(errno), v->name);
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	uint64_t limit = v->offset + (v->end - v->start);
+	if ((uint64_t)st.st_size < limit)
+		limit = (uint64_t)st.st_size;
+	for (uint64_t off = v->offset; off < limit && !rc;) {
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+		if (data < 0 || (uint64_t)data >= limit)
+			break; /* ENXIO: no data after off */
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		uint64_t end = hole < 0 || (uint64_t)hole > limit ? limit : (uint64_t)hole;
+		rc = add_range(od, (uint64_t)data, end);
+		off = end;
+	}
+	close(fd);
+	od->known = 1;
+	return rc;
+}
+
+static int in_object(const struct object_data *od, size_t *cursor, uint64_t off)
+{
+	while (*cursor < od->n && od->end[*cursor] <= off)
+		(*cursor)++;
+	return *cursor < od->n && od->start[*cursor] <= off + PAGE - 1 && off < od->end[*cursor];
+}
+
 static int scan_vma(struct memory *m, int fd, const struct vma *v, uint64_t *entries)
 {
 	enum policy pol = vma_policy(v);
 	uint64_t zpfn = zero_pfn();
+	struct object_data od = { 0 };
+	size_t cursor = 0;
+	int rc = -1;
 
 	if (pol == STORE_NOTHING)
 		return 0;
+	if (pol == STORE_OBJECT && object_ranges(m->pid, v, &od))
+		return -1;
 	for (uint64_t addr = v->start; addr < v->end;) {
 		size_t n = (v->end - addr) / PAGE;
 		if (n > PAGEMAP_BATCH)
 			n = PAGEMAP_BATCH;
 		if (pol != STORE_ALL) {
 			ssize_t r = pread(fd, entries, n * 8, (off_t)(addr / PAGE * 8));
-			if (r != (ssize_t)(n * 8))
-				return cryo_fail(r < 0 ? errno : EIO, "read /proc/%d/pagemap at 0x%" PRIx64, m->pid,
-						 addr);
+			if (r != (ssize_t)(n * 8)) {
+				cryo_fail(r < 0 ? errno : EIO, "read /proc/%d/pagemap at 0x%" PRIx64, m->pid, addr);
+				goto out;
+			}
 		}
 		for (size_t i = 0; i < n; i++) {
+			uint64_t page = addr + i * PAGE;
 			int kind = classify(pol, pol == STORE_ALL ? 0 : entries[i], zpfn);
-			if (kind >= 0 && push_run(m, addr + i * PAGE, (uint16_t)kind))
-				return -1;
+			if (kind < 0 && od.known && in_object(&od, &cursor, v->offset + (page - v->start)))
+				kind = CRYO_PAGE_DATA;
+			if (kind >= 0 && push_run(m, page, (uint16_t)kind))
+				goto out;
 		}
 		addr += n * PAGE;
 	}
-	return 0;
+	rc = 0;
+out:
+	free(od.start);
+	free(od.end);
+	return rc;
 }
 
 int memory_scan(pid_t pid, struct memory *m)

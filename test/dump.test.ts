@@ -327,6 +327,74 @@ describe('cryo-helper dump', () => {
     expect(readFileSync(out, 'utf8')).toBe(content.slice(5));
   });
 
+  it('records signal state, special memory and special descriptors (assorted), and changes none of it', async () => {
+    const out = join(dir.path, 'assorted.out');
+    const program = await start('assorted', [out]);
+    const r = program.ready;
+    const image = await open(['--pid', String(program.pid)], 'assorted.cryo');
+    const p = image.processes[0];
+    const t = p.threads[0];
+    const bit = (sig: number) => 1n << BigInt(sig - 1);
+    const SIGRTMIN = 34; // glibc's SIGRTMIN (the kernel's 32 + the two glibc keeps)
+
+    // Signal dispositions as the kernel holds them, masks as bin(8) -> bigint.
+    const usr1 = p.sigactions[10 - 1]!;
+    expect(usr1.handler).toBeGreaterThan(1n);
+    expect(usr1.flags & 0x10000000).toBe(0x10000000); // SA_RESTART
+    expect(usr1.mask).toBe(bit(12)); // SIGUSR2 blocked while it runs
+    expect(p.sigactions[12 - 1]!.handler).toBe(1n); // SIGUSR2 ignored
+    const term = p.sigactions[15 - 1]!;
+    expect(term.flags & (0x4 | 0x08000000)).toBe(0x4 | 0x08000000); // SA_SIGINFO | SA_ONSTACK
+    expect(p.sigactions[19 - 1]).toBeNull(); // SIGSTOP
+    // Blocked, queued signals: one for the process (with its sigqueue value), one for the thread.
+    expect(t.sigmask! & (bit(SIGRTMIN + 1) | bit(SIGRTMIN + 2))).toBe(bit(SIGRTMIN + 1) | bit(SIGRTMIN + 2));
+    expect(p.pendingShared.map((si) => Buffer.from(si).readInt32LE(0))).toEqual([SIGRTMIN + 1]);
+    expect(Buffer.from(p.pendingShared[0]).readInt32LE(24)).toBe(0x1234);
+    expect(t.pending.map((si) => Buffer.from(si).readInt32LE(0))).toEqual([SIGRTMIN + 2]);
+    expect(t.sigaltstack).toMatchObject({ sp: BigInt(r.altstack), size: 65536 });
+    expect(p.umask).toBe(0o027);
+    expect(p.rlimits[7].soft).toBe(1000n); // RLIMIT_NOFILE
+
+    // Special memory: kinds, and contents read back at the program's addresses.
+    const vmaAt = (addr: string) => p.vmas.find((v) => v.start === BigInt(addr))!;
+    const read = async (addr: string, len: number) => text(await image.readMemory(p.pid, BigInt(addr), len));
+    expect(vmaAt(r.memfd)).toMatchObject({ kind: 'memfd', shared: true, path: '/memfd:cryo-memfd' });
+    expect(await read(r.memfd, 18)).toBe('CRYO-MEMFD-CONTENT');
+    expect(vmaAt(r.shmem)).toMatchObject({ kind: 'shmem', shared: true });
+    expect(await read(r.shmem, 10)).toBe('CRYO-SHMEM');
+    expect(vmaAt(r.protnone).prot).toBe(0);
+    expect(await read(r.protnone, 13)).toBe('CRYO-PROTNONE'); // read through /proc/PID/mem
+    expect(await read(r.zeros, 4 * 4096)).toBe('\0'.repeat(4 * 4096));
+    expect(vmaAt(r.delmap)).toMatchObject({ kind: 'deleted', path: join(dir.path, 'assorted-mapped.tmp') });
+    expect(await read(r.delmap, 16)).toBe('CRYO-DELETED-MAP');
+    expect(vmaAt(r.delmap).name).toBe(join(dir.path, 'assorted-mapped.tmp') + ' (deleted)');
+
+    // Special descriptors.
+    const byType = (type: string) => p.fds.filter((f) => f.type === type);
+    const memfd = byType('memfd')[0];
+    expect(memfd).toMatchObject({ path: '/memfd:cryo-memfd', deleted: true, size: 8192 });
+    const memfdContent = await image.readBlob(memfd.contentBlob!);
+    expect(memfdContent.length).toBe(8192);
+    expect(text(memfdContent).startsWith('CRYO-MEMFD-CONTENT\0')).toBe(true);
+    const fifo = p.fds.find((f) => f.fd === Number(r.fifo_fd))!;
+    expect(fifo).toMatchObject({ type: 'fifo', path: r.fifo });
+    expect(fifo.pipe!.dataLength).toBe(15);
+    expect(text(await image.readBlob(fifo.pipe!.dataBlob!))).toBe('CRYO-FIFO-DATA\n');
+    expect(byType('eventfd')[0].fdinfo['eventfd-count']).toBe('7');
+    expect(byType('eventfd')[0].cloexec).toBe(true);
+    expect(byType('timerfd')[0].fdinfo.it_interval).toBe('(10, 0)');
+    const sockets = byType('socket').map((f) => f.socket!);
+    expect(sockets).toContainEqual(expect.objectContaining({ family: 'unix', type: 'stream', state: 'listen', local: `@${r.abstract}` }));
+    // The socketpair (the test runner may hand the program more connected unix sockets, e.g. as stderr).
+    expect(sockets.filter((s) => s.family === 'unix' && s.state === 'connected').length).toBeGreaterThanOrEqual(2);
+
+    // The program re-checks all of it itself.
+    expectLeftAlone(program.pid);
+    process.kill(program.pid, 'SIGUSR1');
+    expect(await exited(program)).toEqual({ code: 0, signal: null });
+    expect(readFileSync(out, 'utf8')).toBe('assorted ok\n');
+  });
+
   it('keeps a stopped target stopped', async () => {
     const out = join(dir.path, 'stopped.out');
     const counter = await start('counter', [out, '5']);
