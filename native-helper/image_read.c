@@ -10,6 +10,38 @@
 
 #include "crc32c.h"
 
+/* CRC32C with the SSE4.2 crc32 instruction when the CPU has it: the restorer checks every byte of
+ * gigabytes of page data, and the table-driven crc32c_update costs several times more. The same
+ * polynomial, reflection and inversions, so the result is the same. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint64_t c = ~crc & 0xffffffffu;
+
+	while (len && ((uintptr_t)p & 7)) {
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+		len--;
+	}
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return ~(uint32_t)c;
+}
+
+static uint32_t crc(const void *buf, size_t len)
+{
+	static int hw = -1;
+
+	if (hw < 0)
+		hw = __builtin_cpu_supports("sse4.2");
+	return hw ? crc32c_hw(0, buf, len) : crc32c_update(0, buf, len);
+}
+
 static int img_err(struct img_reader *r, uint64_t at, const char *fmt, ...)
 {
 	va_list ap;
@@ -77,9 +109,9 @@ int img_open(struct img_reader *r, int fd)
 		return -1;
 	if (memcmp(h, CRYO_FILE_MAGIC, 8))
 		return img_err(r, 0, "bad magic: expected \"CRYO-IMG\", this is not a .cryo image");
-	if (crc32c_update(0, h, 12) != le32(h + 12))
+	if (crc(h, 12) != le32(h + 12))
 		return img_err(r, 12, "file header CRC mismatch (expected %08x, stored %08x)",
-			       crc32c_update(0, h, 12), le32(h + 12));
+			       crc(h, 12), le32(h + 12));
 	if (le16(h + 8) != CRYO_MAJOR)
 		return img_err(r, 8, "unsupported major version %u (this reader knows %d)", le16(h + 8),
 			       CRYO_MAJOR);
@@ -102,13 +134,13 @@ static void decode_header(const unsigned char *b, struct cryo_section_header *h)
 static int check_header(struct img_reader *r, const unsigned char *b, const struct img_section *s)
 {
 	const struct cryo_section_header *h = &s->h;
-	uint32_t crc = crc32c_update(0, b, 44);
+	uint32_t c = crc(b, 44);
 
 	if (memcmp(b, CRYO_SECTION_MAGIC, 4))
 		return img_err(r, s->offset, "bad section magic: expected \"CSEC\"");
-	if (crc != h->header_crc)
+	if (c != h->header_crc)
 		return img_err(r, s->offset + 44, "section header CRC mismatch (computed %08x, stored %08x)",
-			       crc, h->header_crc);
+			       c, h->header_crc);
 	if (h->flags)
 		return img_err(r, s->offset + 12, "section flags %#x: must be 0", h->flags);
 	if (h->codec != CRYO_CODEC_RAW)
@@ -164,16 +196,16 @@ static int check_footer(struct img_reader *r, uint64_t index_offset)
 {
 	unsigned char f[CRYO_FOOTER_SIZE], extra;
 	uint64_t at = r->offset;
-	uint32_t crc;
+	uint32_t c;
 	ssize_t n;
 
 	if (read_exact(r, f, sizeof f, "the footer"))
 		return -1;
 	if (memcmp(f + 24, CRYO_FOOTER_MAGIC, 8))
 		return img_err(r, at + 24, "bad footer magic: expected \"CRYO-END\"");
-	crc = crc32c_update(crc32c_update(0, f, 20), f + 24, 8);
-	if (crc != le32(f + 20))
-		return img_err(r, at + 20, "footer CRC mismatch (computed %08x, stored %08x)", crc, le32(f + 20));
+	c = crc32c_update(crc32c_update(0, f, 20), f + 24, 8);
+	if (c != le32(f + 20))
+		return img_err(r, at + 20, "footer CRC mismatch (computed %08x, stored %08x)", c, le32(f + 20));
 	if (le64(f) != index_offset)
 		return img_err(r, at, "footer index_offset %llu, the INDEX is at %llu",
 			       (unsigned long long)le64(f), (unsigned long long)index_offset);
@@ -229,15 +261,15 @@ int img_next(struct img_reader *r, struct img_section *s)
 int img_payload(struct img_reader *r, const struct img_section *s, void *buf)
 {
 	uint64_t at = r->offset;
-	uint32_t crc;
+	uint32_t c;
 
 	if (read_exact(r, buf, s->h.stored_length, "a section payload"))
 		return -1;
-	crc = crc32c_update(0, buf, s->h.stored_length);
-	if (crc != s->h.payload_crc)
+	c = crc(buf, s->h.stored_length);
+	if (c != s->h.payload_crc)
 		return img_err(r, at, "%s section (header at byte %llu): payload CRC mismatch "
 			       "(computed %08x, stored %08x)", img_type_name(s->h.type),
-			       (unsigned long long)s->offset, crc, s->h.payload_crc);
+			       (unsigned long long)s->offset, c, s->h.payload_crc);
 	return 0;
 }
 
