@@ -208,6 +208,28 @@ static int write_trailer(struct image_writer *w)
 	return flush_with(w, NULL, 0);
 }
 
+/* The rename itself is durable only once the directory is synced. Best effort: the image is complete
+ * and in place either way. */
+static void sync_directory(const char *path)
+{
+	char *dir = strdup(path);
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+	int fd;
+
+	if (!dir)
+		return;
+	if (slash == dir)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
 /* fsync, close, then rename: a crash leaves either the old file or the complete new one. */
 static int commit_file(struct image_writer *w)
 {
@@ -225,6 +247,7 @@ static int commit_file(struct image_writer *w)
 		return cryo_fail(errno, "rename %s to %s", w->tmp_path, w->path);
 	free(w->tmp_path);
 	w->tmp_path = NULL;
+	sync_directory(w->path);
 	return 0;
 }
 
