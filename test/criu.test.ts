@@ -472,7 +472,7 @@ describe('pagemap variants: parent chains, old compat_nr_pages images, lazy page
 });
 
 import { openCriu } from '../src/criu/node.js';
-import type { CriuCheckpointImage } from '../src/criu/model.js';
+import { openCriuImage, type CriuCheckpointImage } from '../src/criu/model.js';
 
 function procMaps(name: string, pid: number) {
   return readFileSync(join(FIXTURES, name, 'meta', `proc-maps-${pid}.txt`), 'utf8').trim().split('\n').map((line) => {
@@ -645,5 +645,80 @@ describe('speed (synthetic images)', () => {
     console.log(`mm: ${mmFile.length} bytes, 10,000 VMAs in ${best.toFixed(1)} ms: ${Math.round(vmaRate).toLocaleString('en')} VMA entries/s ` +
       `(${mbps.toFixed(0)} MB/s); pagemap: 100,000 entries in ${bestPm.toFixed(1)} ms: ${Math.round(pmRate).toLocaleString('en')} entries/s`);
     expect(vmaRate).toBeGreaterThan(100_000);
+  });
+});
+
+describe('other file types (synthetic images over the counter dump)', () => {
+  const fown = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
+  const opts = { so_sndbuf: 16384, so_rcvbuf: 131072, so_snd_tmo_sec: 0, so_snd_tmo_usec: 0, so_rcv_tmo_sec: 0, so_rcv_tmo_usec: 0 };
+  async function build() {
+    const src = await openCriuPath(join(FIXTURES, 'counter'));
+    const files: Record<string, Uint8Array> = {};
+    for (const n of await src.list()) files[n] = await src.read(n);
+    await src.close();
+    const fileEntries = decodeImage(files['files.img']!, 'files.img').entries;
+    const extra = [
+      { type: 4, id: 20, isk: { id: 20, ino: 5001, family: 2, type: 1, proto: 6, state: 10, src_port: 8080, dst_port: 0, flags: 2048, backlog: 128, src_addr: [0x0100007f], dst_addr: [0], fown, opts } },
+      { type: 4, id: 21, isk: { id: 21, ino: 5002, family: 10, type: 1, proto: 6, state: 1, src_port: 40000, dst_port: 443, flags: 0, backlog: 0, src_addr: [0, 0, 0, 0x01000000], dst_addr: [0xb80db820, 0, 0, 0x01000000], fown, opts } },
+      { type: 5, id: 22, usk: { id: 22, ino: 6001, type: 1, state: 10, flags: 0, uflags: 0, backlog: 5, peer: 0, fown, opts, name: new TextEncoder().encode('\0cryo-sock') } },
+      { type: 6, id: 23, efd: { id: 23, flags: 2048, fown, counter: 7 } },
+      { type: 17, id: 24, tfd: { id: 24, flags: 0, fown, clockid: 1, ticks: 3, settime_flags: 0, vsec: 1, vnsec: 0, isec: 1, insec: 0 } },
+      { type: 9, id: 25, sgfd: { id: 25, flags: 0, fown, sigmask: 0x4000 } },
+      { type: 7, id: 26, epfd: { id: 26, flags: 2, fown, tfd: [{ id: 23, tfd: 9, events: 1, data: 42 }] } },
+      { type: 8, id: 27, ify: { id: 27, flags: 0, fown, wd: [{ id: 27, i_ino: 1234, mask: 0x100, ignored_mask: 0, s_dev: 0x800001, wd: 1, f_handle: { bytes: 8, type: 1, handle: [1, 2], path: '/tmp' } }] } },
+      { type: 1, id: 28, reg: { id: 28, flags: 2, pos: 3, fown, name: '/tmp/gone.txt', size: 5, mode: 0o100644 } },
+      { type: 11, id: 29, tty: { id: 29, tty_info_id: 1, flags: 2, fown } },
+    ];
+    files['files.img'] = encodeImage('FILES', [...fileEntries, ...extra]);
+    const fdinfo = decodeImage(files['fdinfo-2.img']!, 'fdinfo-2.img').entries;
+    const more = extra.map((e, i) => ({ id: e.id, flags: i === 0 ? 1 : 0, type: e.type, fd: 10 + i }));
+    files['fdinfo-2.img'] = encodeImage('FDINFO', [...fdinfo, ...more]);
+    files['remap-fpath.img'] = encodeImage('REMAP_FPATH', [{ orig_id: 28, remap_id: 0x2a, remap_type: 1 }]);
+    files['ghost-file-2a.img'] = encodeImage('GHOST_FILE', [{ uid: 0, gid: 0, mode: 0o100644, size: 5, extra: new TextEncoder().encode('hello') }]);
+    files['tty-info.img'] = encodeImage('TTY_INFO', [{ id: 1, type: 1, locked: false, exclusive: false, packet_mode: false, sid: 23547, pgrp: 23547, rdev: (136 << 8) | 3, pty: { index: 3 } }]);
+    files['filelocks.img'] = encodeImage('FILE_LOCKS', [{ flag: 1, type: 1, pid: 23547, fd: 3, start: 0, len: 0 }]);
+    return files;
+  }
+
+  it('crit pretty forms: IPv4/IPv6 addresses, socket dictionaries, quoted-printable unix names', async () => {
+    const files = await build();
+    const pretty = toCritJson(decodeImage(files['files.img']!, 'files.img'));
+    const isk = pretty.entries.find((e) => e['id'] === 20)!['isk'] as Record<string, unknown>;
+    expect([isk['family'], isk['type'], isk['proto'], isk['state'], isk['src_addr'], isk['flags']]).toEqual(['INET', 'STREAM', 'TCP', 'LISTEN', ['127.0.0.1'], '0x800']);
+    const isk6 = pretty.entries.find((e) => e['id'] === 21)!['isk'] as Record<string, unknown>;
+    expect([isk6['family'], isk6['src_addr'], isk6['dst_addr']]).toEqual(['INET6', ['::1'], ['20b8:db8::1']]);
+    const usk = pretty.entries.find((e) => e['id'] === 22)!['usk'] as Record<string, unknown>;
+    expect(usk['name']).toBe('=00cryo-sock');
+    const ify = pretty.entries.find((e) => e['id'] === 27)!['ify'] as any;
+    expect(ify.wd[0].s_dev).toBe('8:1');
+    expect(toCritJson(decodeImage(files['ghost-file-2a.img']!, 'g')).entries[0]).toEqual({ uid: 0, gid: 0, mode: 33188, size: 5, extra: 'aGVsbG8=\n' });
+  });
+
+  it('model: sockets, eventfd, timerfd, signalfd, epoll, inotify, deleted (ghost) file, tty, locks', async () => {
+    const img = await openCriuImage(new MemoryDirectory(await build(), 'synthetic'));
+    const p = img.process(23547)!;
+    const fd = (n: number) => p.fds.find((f) => f.fd === n)!;
+    expect([fd(10).type, fd(10).path, fd(10).cloexec, fd(10).socket]).toEqual(['socket', 'socket:[5001]', true,
+      { family: 'inet', type: 'stream', protocol: 6, state: 'LISTEN', local: '127.0.0.1:8080', peer: null, inode: 5001 }]);
+    expect(fd(11).socket).toMatchObject({ family: 'inet6', state: 'ESTABLISHED', local: '[::1]:40000', peer: '[20b8:db8::1]:443' });
+    expect(fd(12).socket).toMatchObject({ family: 'unix', type: 'stream', state: 'LISTEN', local: '@cryo-sock', peer: null, inode: 6001 });
+    expect([fd(13).type, fd(13).path, fd(13).fdinfo]).toEqual(['eventfd', 'anon_inode:[eventfd]', { 'eventfd-count': '7' }]);
+    expect([fd(14).type, fd(14).fdinfo['ticks'], fd(14).fdinfo['it_value']]).toEqual(['timerfd', '3', '(1, 0)']);
+    expect([fd(15).type, fd(15).fdinfo['sigmask']]).toEqual(['signalfd', '0000000000004000']);
+    expect([fd(16).type, fd(16).fdinfo]).toEqual(['epoll', { 'tfd 9': 'events: 1 data: 2a' }]);
+    expect([fd(17).type, fd(17).fdinfo['inotify wd:1']]).toEqual(['inotify', 'ino:4d2 sdev:800001 mask:100 path:/tmp']);
+    expect([fd(18).type, fd(18).path, fd(18).deleted, fd(18).pos]).toEqual(['file', '/tmp/gone.txt', true, 3]);
+    expect(dec.decode(await img.readBlob(fd(18).contentBlob!))).toBe('hello');
+    expect([fd(19).type, fd(19).path]).toEqual(['tty', '/dev/pts/3']);
+    expect(fd(3).fdinfo['lock']).toBe('POSIX WRITE 0-EOF');
+    await img.close();
+  });
+});
+
+describe('environment neutrality', () => {
+  it('only src/criu/node.ts imports node: modules', () => {
+    const dir = join(import.meta.dirname, '..', 'src', 'criu');
+    const offenders = readdirSync(dir).filter((f) => f !== 'node.ts' && /from ['"]node:/.test(readFileSync(join(dir, f), 'utf8')));
+    expect(offenders).toEqual([]);
   });
 });

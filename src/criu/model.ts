@@ -193,7 +193,8 @@ export async function criuToModel(cp: CriuCheckpoint, options: CriuModelOptions 
   const memfds = await cp.memfdInodes();
   const ttyInfo = new Map<number, M>();
   for (const t of (await cp.maybeImage('tty-info.img'))?.entries ?? []) ttyInfo.set(toNumber(t['id']), t);
-  const ctx: MapContext = { cp, files, pipeBlob, pipeData, remaps, memfds, ttyInfo };
+  const locks = (await cp.maybeImage('filelocks.img'))?.entries ?? [];
+  const ctx: MapContext = { cp, files, pipeBlob, pipeData, remaps, memfds, ttyInfo, locks };
 
   const processes: ProcessInfo[] = [];
   const pagemaps = new Map<number, Pagemap | null>();
@@ -221,9 +222,21 @@ export async function criuToModel(cp: CriuCheckpoint, options: CriuModelOptions 
     rootPid: processes[0]?.pid ?? null,
     pids: processes.map((p) => p.pid),
     options: null,
-    raw: { source: 'criu', label: cp.label, inventory: inv },
+    raw: { source: 'criu', label: cp.label, inventory: inv, ...(await containerMeta(cp)) },
   };
   return new CriuCheckpointImage(cp, meta, processes, pagemaps, blobs);
+}
+
+/** Container engine metadata next to checkpoint/ in Podman / CRI-O archives (config.dump, spec.dump). */
+async function containerMeta(cp: CriuCheckpoint): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  if (!cp.dir.readAux) return out;
+  for (const [key, name] of [['container', 'config.dump'], ['spec', 'spec.dump'], ['containerStatus', 'status.dump']] as const) {
+    const bytes = await cp.dir.readAux(name);
+    if (!bytes) continue;
+    try { out[key] = JSON.parse(utf8.decode(bytes)) as unknown; } catch { out[key] = utf8.decode(bytes); }
+  }
+  return out;
 }
 
 interface MapContext {
@@ -234,6 +247,8 @@ interface MapContext {
   remaps: Map<number, { type: number; blob: number | null }>;
   memfds: Map<number, M>;
   ttyInfo: Map<number, M>;
+  /** filelocks.img entries. */
+  locks: M[];
 }
 
 async function ghostImage(cp: CriuCheckpoint, name: string): Promise<M[]> {
@@ -351,6 +366,11 @@ async function mapProcess(ctx: MapContext, entry: M, options: CriuModelOptions):
   if (alive && (await cp.has(`ids-${pid}.img`))) {
     for (const fd of await cp.fdinfo(pid)) fds.push(await mapFd(ctx, fd));
     fds.sort((a, b) => a.fd - b.fd);
+    for (const lock of ctx.locks) {
+      if (num(lock, 'pid') !== pid) continue;
+      const f = fds.find((x) => x.fd === num(lock, 'fd'));
+      if (f) f.fdinfo['lock'] = f.fdinfo['lock'] ? `${f.fdinfo['lock']}; ${lockText(lock)}` : lockText(lock);
+    }
   }
 
   // page map: PE_PRESENT → DATA with page-file indices; PE_PARENT → DATA numbered after them
@@ -394,6 +414,18 @@ async function mapProcess(ctx: MapContext, entry: M, options: CriuModelOptions):
     raw: { source: 'criu', pstree: entry, taskState, core: core ?? null, mm: mm ? { ...mm, vmas: undefined } : null, fs: fs ?? null },
   };
   return { info, pagemap, machine: core ? MACHINES[toNumber(core['mtype'])] ?? null : null };
+}
+
+/** A file lock as /proc/locks shows it: `POSIX WRITE 0-EOF`. */
+export function lockText(l: M): string {
+  const flag = num(l, 'flag') ?? 0;
+  const type = num(l, 'type') ?? 0;
+  const kind = ({ 1: 'POSIX', 2: 'FLOCK', 4: 'OFDLCK', 8: 'LEASE' } as Record<number, string>)[flag] ?? `flag ${flag}`;
+  // fl_ltype: F_RDLCK 0, F_WRLCK 1, F_UNLCK 2; flock may carry LOCK_MAND (32)
+  const mode = type & 32 ? 'MANDATORY' : ({ 0: 'READ', 1: 'WRITE', 2: 'UNLCK' } as Record<number, string>)[type] ?? `type ${type}`;
+  const start = big(l, 'start') ?? 0n;
+  const len = big(l, 'len') ?? 0n;
+  return `${kind} ${mode} ${start}-${len === 0n ? 'EOF' : String(start + len - 1n)}`;
 }
 
 function mapCreds(c: M | undefined, seccomp: number | null): Creds | null {
