@@ -3,6 +3,7 @@
 // child subreaper and waits for the restored root, so every restored process is reaped through it; each
 // test kills what it restored and waits for the helper to exit, so nothing is left behind.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { decode } from '@msgpack/msgpack';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -120,6 +121,41 @@ async function finish(r: Restored, pids: number[]) {
   const result = await r.exit;
   clearTimeout(timer);
   return result;
+}
+
+/** The PROCESS maps of an image, by PID (a section walk of FORMAT.md §3, enough for a test). */
+function processes(path: string): Record<number, Record<string, any>> {
+  const b = readFileSync(path);
+  const out: Record<number, Record<string, any>> = {};
+  for (let off = 16; off + 48 <= b.length - 32; ) {
+    const type = b.readUInt16LE(off + 4);
+    const len = Number(b.readBigUInt64LE(off + 24));
+    if (type === 2) out[b.readUInt32LE(off + 8)] = decode(b.subarray(off + 48, off + 48 + len)) as Record<string, any>;
+    if (type === 127) break;
+    off += 48 + len;
+  }
+  return out;
+}
+
+const hex = (v: unknown) => JSON.stringify(v, (_k, x) => (x instanceof Uint8Array ? Buffer.from(x).toString('hex') : x));
+
+/** What a dump of the restored copy must repeat: everything but identities of new kernel objects
+ * (pipe and socket inodes, mount ids, times), the root's parent, the stdio the restorer handed over,
+ * and vector registers a thread used since. One entry per top-level key, for readable failures. */
+function comparable(p: Record<string, any>, isRoot: boolean): Record<string, string> {
+  const fds = p.fds.map((f: any) => ({
+    ...f,
+    inode: 0,
+    mntId: 0,
+    mtime: 0,
+    dev: 0,
+    path: String(f.path).replace(/^(pipe|socket):\[\d+\]$/, '$1'),
+    pipe: f.pipe && { ...f.pipe, inode: 0 },
+    socket: f.socket && { ...f.socket, inode: 0 },
+  }));
+  const threads = p.threads.map((t: any) => ({ ...t, xstate: undefined, state: undefined }));
+  const all = { ...p, ppid: isRoot ? 0 : p.ppid, fds, threads, state: undefined };
+  return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, hex(v)]));
 }
 
 function consecutive(text: string): number {
@@ -345,6 +381,29 @@ describe('cryo-helper restore', () => {
     expect(readlinkSafe(`/proc/${pid}/fd/3`)).toBe('/dev/null');
     expect(r.stderr()).toContain(`process ${pid} fd 3 (socket`);
     expect(r.stderr()).toContain('replaced with /dev/null');
+  });
+
+  it('a dump of the restored tree repeats the original image (memory map, fds, threads, signals, mm, creds)', async () => {
+    const out = join(dir.path, 'redump.out');
+    const image = join(dir.path, 'redump.cryo');
+    const again = join(dir.path, 'redump-again.cryo');
+    const p = await start('tree', [out]);
+    const pid = Number(p.ready.pid);
+    const kids = [Number(p.ready.child1), Number(p.ready.child2)];
+    dump(pid, image, { tree: true });
+    await waitFor('the original tree to die', () => ![pid, ...kids].some(alive));
+    const r = track(restore(image), [...kids, pid]);
+    await until(r, 'the restored tree', () => restored(pid, 'cryo-tree-par') && kids.every((k, i) => restored(k, `cryo-child-${i + 1}`)));
+    dump(pid, again, { tree: true, kill: false });
+    const before = processes(image);
+    const after = processes(again);
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+    for (const key of Object.keys(before)) {
+      const [a, b] = [before[Number(key)], after[Number(key)]];
+      expect(b.vmas.map((v: any) => `${v.start}-${v.end} ${v.name}`)).toEqual(a.vmas.map((v: any) => `${v.start}-${v.end} ${v.name}`));
+      const [x, y] = [comparable(a, Number(key) === pid), comparable(b, Number(key) === pid)];
+      for (const k of Object.keys(x)) expect(y[k], `process ${key}: ${k}`).toBe(x[k]);
+    }
   });
 
   describe('damaged images', () => {
