@@ -61,7 +61,9 @@ static void guard_signals(void)
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaction(sigs[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a closed output pipe becomes EPIPE from write() */
-	/* Tracee stops are collected with a timeout (see pt_wait), which needs SIGCHLD blocked. */
+	/* Tracee stops are collected with a timeout (see pt_wait), which needs SIGCHLD blocked, and sent:
+	 * an ignored SIGCHLD (inherited through exec) is never queued. */
+	signal(SIGCHLD, SIG_DFL);
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
