@@ -722,3 +722,65 @@ describe('environment neutrality', () => {
     expect(offenders).toEqual([]);
   });
 });
+
+describe('archives: reading only what is needed, parent chains inside an archive', () => {
+  let work: string;
+  beforeAll(() => { work = mkdtempSync(join(tmpdir(), 'criu-tar2-')); });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('a plain tar is read by range: a big rootfs-diff member is never read', async () => {
+    const root = join(work, 'ctr');
+    mkdirSync(join(root, 'checkpoint'), { recursive: true });
+    for (const f of readdirSync(join(FIXTURES, 'tree'))) if (f.endsWith('.img') || f === 'stats-dump') cpSync(join(FIXTURES, 'tree', f), join(root, 'checkpoint', f));
+    writeFileSync(join(root, 'rootfs-diff.tar'), new Uint8Array(16 << 20));
+    execFileSync('tar', ['-cf', join(work, 'big.tar'), '-C', root, 'rootfs-diff.tar', 'checkpoint']);
+    const bytes = new Uint8Array(readFileSync(join(work, 'big.tar')));
+    let read = 0;
+    const counting = { size: bytes.length, read: async (o: number, n: number) => { read += n; return bytes.subarray(o, o + n); } };
+    const img = await openCriuImage(await openCriuArchive(counting, { label: 'big.tar' }));
+    expect(dec.decode(await img.readMemory(23582, 0x559c0eb582a0n, 17))).toBe('CRYO-TREE-CHILD-1');
+    const imagesSize = readdirSync(join(root, 'checkpoint')).reduce((n, f) => n + readFileSync(join(root, 'checkpoint', f)).length, 0);
+    expect(read).toBeLessThan(imagesSize + 64 * 1024);
+    expect(bytes.length).toBeGreaterThan(16 << 20);
+    await img.close();
+  });
+
+  it('an incremental dump in an archive: checkpoint/parent -> ../prev', async () => {
+    const root = join(work, 'incr');
+    mkdirSync(root);
+    cpSync(join(FIXTURES, 'counter'), join(root, 'prev'), { recursive: true });
+    const child = makeIncremental(work);
+    rmSync(join(child, 'parent'));
+    cpSync(child, join(root, 'checkpoint'), { recursive: true });
+    symlinkSync('../prev', join(root, 'checkpoint', 'parent'));
+    for (const z of ['', '.gz']) {
+      const tarPath = join(work, `incr.tar${z}`);
+      execFileSync('tar', [z ? '-czf' : '-cf', tarPath, '-C', root, 'checkpoint', 'prev']);
+      const cp = await CriuCheckpoint.open(await openCriuPath(tarPath));
+      expect(await readString(cp, 23547, 0x7ff25542d000n + 77n * 4096n, 14)).toBe('CRYO-PAGE-0077');
+      expect((await cp.parent())!.label).toBe(`${tarPath}:prev`);
+      await cp.close();
+    }
+  });
+
+  it('a truncated zstd archive fails with a clear message', async () => {
+    const root = join(FIXTURES, 'sleep');
+    const zst = join(work, 's.tar.zst');
+    execFileSync('tar', ['--zstd', '-cf', zst, '-C', root, '.']);
+    const b = readFileSync(zst);
+    writeFileSync(zst, b.subarray(0, b.length >> 1));
+    await expect(openCriuPath(zst)).rejects.toThrow(/s\.tar\.zst: (zstd failed|offset \d+: truncated tar archive)/);
+  });
+
+  it('decodeAllSettled reports a bad file without failing the rest', async () => {
+    const src = await openCriuPath(join(FIXTURES, 'sleep'));
+    const files: Record<string, Uint8Array> = {};
+    for (const n of await src.list()) files[n] = await src.read(n);
+    await src.close();
+    files['seccomp.img'] = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    const cp = await CriuCheckpoint.open(new MemoryDirectory(files, 'm'));
+    const all = await cp.decodeAllSettled();
+    expect(all.find((x) => x.name === 'seccomp.img')!.error!.message).toMatch(/^m\/seccomp\.img: offset 0: bad magic 0x04030201/);
+    expect(all.filter((x) => x.image).length).toBe(all.length - 1);
+  });
+});

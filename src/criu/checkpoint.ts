@@ -158,6 +158,18 @@ export class CriuCheckpoint {
     return Promise.all(names.map((n) => this.image(n)));
   }
 
+  /** Like decodeAll, but a file that fails to decode gives its error instead of failing the whole call. */
+  async decodeAllSettled(): Promise<{ name: string; image?: CriuImage; error?: Error }[]> {
+    const names = (await this.list()).filter((n) => !isRawImageName(n) && (n.endsWith('.img') || n.startsWith('stats-')));
+    return Promise.all(names.map(async (name) => {
+      try {
+        return { name, image: await this.image(name) };
+      } catch (e) {
+        return { name, error: e as Error };
+      }
+    }));
+  }
+
   /** PIDs in pstree order (parents before children). */
   get pids(): number[] {
     return this.pstree.map((p) => toNumber(p['pid']));
