@@ -194,7 +194,14 @@ export async function criuToModel(cp: CriuCheckpoint, options: CriuModelOptions 
   const ttyInfo = new Map<number, M>();
   for (const t of (await cp.maybeImage('tty-info.img'))?.entries ?? []) ttyInfo.set(toNumber(t['id']), t);
   const locks = (await cp.maybeImage('filelocks.img'))?.entries ?? [];
-  const ctx: MapContext = { cp, files, pipeBlob, pipeData, remaps, memfds, ttyInfo, locks };
+  const sysvKeys = new Map<number, number>();
+  for (const name of (await cp.list()).filter((n) => /^ipcns-shm-\d+\.img$/.test(n))) {
+    for (const e of (await cp.image(name)).entries) {
+      const desc = sub(e, 'desc');
+      if (desc) sysvKeys.set(toNumber(desc['id']), toNumber(desc['key']));
+    }
+  }
+  const ctx: MapContext = { cp, files, pipeBlob, pipeData, remaps, memfds, ttyInfo, locks, sysvKeys };
 
   const processes: ProcessInfo[] = [];
   const pagemaps = new Map<number, Pagemap | null>();
@@ -249,6 +256,8 @@ interface MapContext {
   ttyInfo: Map<number, M>;
   /** filelocks.img entries. */
   locks: M[];
+  /** SysV shm id → key (ipcns-shm-*.img). */
+  sysvKeys: Map<number, number>;
 }
 
 async function ghostImage(cp: CriuCheckpoint, name: string): Promise<M[]> {
@@ -559,7 +568,10 @@ async function mapVma(ctx: MapContext, v: M, pagemap: Pagemap | null): Promise<V
     deleted = remap !== undefined && remap.type !== 2;
     name = path ? (deleted ? `${path} (deleted)` : path) : '';
   } else if (status & (VMA.ANON_SHARED | VMA.AREA_SYSVIPC)) {
-    name = status & VMA.AREA_SYSVIPC ? `/SYSV${shmid.toString(16).padStart(8, '0')} (deleted)` : '/dev/zero (deleted)';
+    // as /proc/PID/maps names them: SysV segments by key, shared anonymous memory as /dev/zero
+    const key = ctx.sysvKeys.get(shmid);
+    if (status & VMA.AREA_SYSVIPC) name = key !== undefined ? `/SYSV${(key >>> 0).toString(16).padStart(8, '0')} (deleted)` : '/SYSV (deleted)';
+    else name = '/dev/zero (deleted)';
     shmemPm = await ctx.cp.pagemap(`pagemap-shmem-${shmid}.img`);
   } else if (status & VMA.AREA_HEAP) name = '[heap]';
   else if (status & VMA.AREA_STACK || flags & 0x100) name = '[stack]';

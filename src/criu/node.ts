@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { open, readdir, readFile, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CriuSourceError } from './errors.js';
+import { decodeImage, type CriuImage } from './images.js';
 import { openCriuImage, type CriuCheckpointImage, type CriuModelOptions } from './model.js';
 import { fileLabel, openCriuArchive, type ArchiveOptions, type CriuDirectory, type Decompressor, type RandomAccess } from './source.js';
 
@@ -213,6 +214,11 @@ async function exists(p: string): Promise<boolean> {
 export async function openCriu(path: string, options: OpenPathOptions & CriuModelOptions = {}): Promise<CriuCheckpointImage> {
   const dir = await openCriuPath(path, options);
   return openCriuImage(dir, options);
+}
+
+/** Decode one image file on disk (what `crit decode -i FILE` reads). */
+export async function decodeImageFile(path: string): Promise<CriuImage> {
+  return decodeImage(new Uint8Array(await readFile(path)), path);
 }
 
 /** Whether `path` looks like a CRIU checkpoint: a directory with inventory.img or checkpoint/inventory.img. */

@@ -170,7 +170,9 @@ export class WireReader {
       const b0 = buf[p]!;
       if (b0 < 0x80) { this.pos = p + 1; return b0; }
     }
+    const at = this.pos;
     this.varint64(scratch);
+    if (scratch[1] !== 0) this.fail(at, 'length does not fit in 32 bits');
     return scratch[0]!;
   }
 
