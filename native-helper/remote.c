@@ -89,29 +89,39 @@ static int search_range(pid_t pid, unsigned long start, unsigned long end, unsig
 	return found;
 }
 
+/* One pass over the maps text: pass 0 looks only at [vdso], pass 1 at every other executable
+ * mapping ([vsyscall] excepted: it is emulated, not real code). */
+static int search_maps(pid_t pid, char *maps, int pass, unsigned long *ip)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long start, end;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3 || perms[2] != 'x')
+			continue;
+		int is_vdso = strstr(line, "[vdso]") != NULL;
+		if (pass == 0 ? !is_vdso : (is_vdso || strstr(line, "[vsyscall]")))
+			continue;
+		if (search_range(pid, start, end, ip))
+			return 1;
+	}
+	return 0;
+}
+
 int remote_find_syscall(pid_t pid, unsigned long *ip)
 {
-	char *maps, *line;
+	char *maps;
+	size_t len;
 	int found = 0;
 
-	if (proc_readf(&maps, NULL, "/proc/%d/maps", pid))
-		return -1;
-	/* Two passes: the vDSO is small and always has the syscall fallbacks of clock_gettime & co. */
+	/* The vDSO first: it is small and always has the syscall fallbacks of clock_gettime & co. */
 	for (int pass = 0; pass < 2 && !found; pass++) {
-		for (line = maps; line && *line && !found; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-			unsigned long start, end;
-			char perms[8];
-			if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3 || perms[2] != 'x')
-				continue;
-			int is_vdso = strstr(line, "[vdso]") && strstr(line, "[vdso]") < strchr(line, '\n');
-			if (pass == 0 && !is_vdso)
-				continue;
-			if (pass == 1 && (is_vdso || start >= 0xffffffffff600000ul))
-				continue;
-			found = search_range(pid, start, end, ip);
-		}
+		if (proc_readf(&maps, &len, "/proc/%d/maps", pid))
+			return -1;
+		found = search_maps(pid, maps, pass, ip);
+		free(maps);
 	}
-	free(maps);
 	if (!found)
 		return cryo_fail(0, "find a syscall instruction in the executable mappings of process %d", pid);
 	return 0;
