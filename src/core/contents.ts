@@ -107,13 +107,14 @@ export async function readContents(
     stores.set(owner, store);
   }
 
-  const processes: ProcessInfo[] = [];
+  const ordered = new Set<ProcessInfo>();
   for (const pid of meta.pids) {
     const process = byPid.get(pid);
     if (!process) throw structureError(metaSection.offset, `IMAGE_META lists pid ${pid}, which has no PROCESS section`, `a PROCESS section with owner ${pid}`, 'none');
-    if (!processes.includes(process)) processes.push(process);
+    ordered.add(process);
   }
-  for (const process of byPid.values()) if (!processes.includes(process)) processes.push(process);
+  for (const process of byPid.values()) ordered.add(process);
+  const processes = [...ordered];
 
   return { version, meta, metaSection, processes, stores, blobs };
 }

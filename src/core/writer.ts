@@ -118,8 +118,10 @@ export class ImageWriter {
   /**
    * Append one section with codec raw. Throws RangeError if the payload exceeds the limit of its type
    * (1 MiB for PAGEDATA and BLOB, 64 MiB otherwise) or breaks a length rule of its type.
+   * `options.payloadCrc`, when given, is trusted as the payload's CRC32C (saves computing it again
+   * when copying a payload whose CRC was just checked, see {@link copySection}).
    */
-  async addSection(spec: SectionSpec, payload: Uint8Array): Promise<SectionInfo> {
+  async addSection(spec: SectionSpec, payload: Uint8Array, options: { payloadCrc?: number } = {}): Promise<SectionInfo> {
     await this.start();
     const type = spec.type;
     if (type === SectionType.INDEX) throw new RangeError('ImageWriter: the INDEX section is written by finish()');
@@ -137,7 +139,7 @@ export class ImageWriter {
       key: BigInt(spec.key ?? 0),
       storedLength: payload.length,
       rawLength: payload.length,
-      payloadCrc: this.wasm.crc32c(payload),
+      payloadCrc: options.payloadCrc !== undefined ? options.payloadCrc >>> 0 : this.wasm.crc32c(payload),
     };
     const headerBytes = this.wasm.encodeSectionHeader(header);
     const offset = this.offset;
@@ -154,6 +156,17 @@ export class ImageWriter {
     if (payload.length > 0) await this.emit(payload);
     this.written.push(info);
     return info;
+  }
+
+  /**
+   * Copy a section of another image unchanged (type, owner, key, payload), e.g. one of an unknown type.
+   * `payload` must be what `CryoImage.readSection(section)` returned: its CRC is reused, not recomputed.
+   */
+  copySection(section: SectionInfo, payload: Uint8Array): Promise<SectionInfo> {
+    if (payload.length !== section.rawLength) {
+      throw new RangeError(`ImageWriter: payload of ${payload.length} bytes for a section of ${section.rawLength}`);
+    }
+    return this.addSection({ type: section.type, owner: section.owner, key: section.key }, payload, { payloadCrc: section.payloadCrc });
   }
 
   /** IMAGE_META (FORMAT §6.1), msgpack-encoded. */
