@@ -784,3 +784,53 @@ describe('archives: reading only what is needed, parent chains inside an archive
     expect(all.filter((x) => x.image).length).toBe(all.length - 1);
   });
 });
+
+import { directoryFromFiles } from '../src/criu/source.js';
+import { MAX_DEPTH } from '../src/criu/protobuf.js';
+
+describe('browser-style inputs and hostile nesting', () => {
+  it('a picked folder (Blobs with relative paths), with its parent/ folder', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'criu-picked-'));
+    try {
+      const child = makeIncremental(work);
+      const picked: { path: string; data: Blob }[] = [];
+      for (const f of readdirSync(child)) {
+        if (f.endsWith('.img')) picked.push({ path: `dump/checkpoint/${f}`, data: new Blob([readFileSync(join(child, f))]) });
+      }
+      for (const f of readdirSync(join(FIXTURES, 'counter'))) {
+        if (f.endsWith('.img')) picked.push({ path: `dump/checkpoint/parent/${f}`, data: new Blob([readFileSync(join(FIXTURES, 'counter', f))]) });
+      }
+      picked.push({ path: 'dump/config.dump', data: new Blob(['{}']) });
+      const dir = directoryFromFiles(picked, 'picked');
+      expect(dir.label).toBe('picked/dump/checkpoint');
+      const img = await openCriuImage(dir);
+      // page 9 of the 1 MiB mapping is a PE_PARENT page: read from parent/
+      expect(dec.decode(await img.readMemory(23547, 0x7ff25542d000n + 9n * 4096n, 14))).toBe('CRYO-PAGE-0009');
+      expect((await img.checkpoint.parent())!.label).toBe('picked/dump/checkpoint/parent');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it('messages nested beyond the limit are refused with an offset, not a stack overflow', () => {
+    // cgroup_entry.controllers(2) → cg_controller_entry.dirs(2) → cgroup_dir_entry.children(2) → ...
+    let inner = new Uint8Array([0x0a, 0x01, 0x61]); // dir_name "a"
+    const wrap = (tag: number, body: Uint8Array) => new Uint8Array([tag, ...varintBytes(body.length), ...body]);
+    for (let i = 0; i < MAX_DEPTH + 5; i++) inner = wrap(0x12, new Uint8Array([0x0a, 0x01, 0x61, ...inner])); // children
+    const entry = wrap(0x12, wrap(0x12, inner)); // controllers → dirs
+    const file = new Uint8Array([0x19, 0x43, 0x56, 0x54, 0x30, 0x33, 0x38, 0x59, ...u32le(entry.length), ...entry]);
+    const e = errorOf(() => decodeImage(file, 'cgroup.img'));
+    expect(e.reason).toMatch(/messages nested deeper than 100/);
+    expect(e.offset).toBeGreaterThan(12);
+  });
+});
+
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n >>>= 7; }
+  out.push(n);
+  return out;
+}
+function u32le(n: number): number[] {
+  return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24];
+}

@@ -23,8 +23,8 @@ export {
 export { toCritJson, stringifyCritJson, prettyMessage, mapFlags, FLAG_TABLES } from './pretty.js';
 export { encodeImage, encodeMessage } from './encode.js';
 export {
-  MemoryDirectory, openCriuArchive, detectContainer, gunzipStream, chunksOf,
-  type ArchiveOptions, type ContainerKind, type CriuDirectory, type Decompressor, type RandomAccess,
+  MemoryDirectory, directoryFromFiles, openCriuArchive, detectContainer, gunzipStream, chunksOf,
+  type ArchiveOptions, type NamedBlob, type ContainerKind, type CriuDirectory, type Decompressor, type RandomAccess,
 } from './source.js';
 export { indexTar, scanTarStream, type TarMember } from './tar.js';
 export { CriuCheckpoint, PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, VMA, type CriuMemoryRead, type Pagemap, type PagemapRun } from './checkpoint.js';

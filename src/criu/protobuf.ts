@@ -116,6 +116,8 @@ export class WireReader {
   pos: number;
   /** End of the message being decoded (nested messages narrow it while they are read). */
   end: number;
+  /** Current message nesting depth (bounded: hostile input cannot exhaust the stack). */
+  depth = 0;
   readonly view: DataView;
   constructor(readonly buf: Uint8Array, start: number, end: number, readonly base = 0) {
     this.pos = start;
@@ -188,6 +190,9 @@ export class WireReader {
 }
 
 const scratch = new Uint32Array(2);
+
+/** Deepest message nesting accepted (CRIU's deepest real nesting is under 10; cgroup dirs recurse). */
+export const MAX_DEPTH = 100;
 
 function u64FromHalves(lo: number, hi: number): Int64 {
   if (hi < 0x200000) return hi * TWO32 + lo;
@@ -322,7 +327,9 @@ function decodeWith(r: WireReader, end: number, def: MessageDef, ctx: DecodeCont
           const outerEnd = r.end;
           r.pos = at;
           r.end = at + len;
+          if (++r.depth > MAX_DEPTH) r.fail(tagAt, `messages nested deeper than ${MAX_DEPTH}`);
           value = decodeWith(r, at + len, field.message!, ctx);
+          r.depth--;
           r.end = outerEnd;
         } else {
           value = readScalar(r, field.type);

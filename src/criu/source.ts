@@ -123,6 +123,33 @@ export class MemoryDirectory implements CriuDirectory {
   }
 }
 
+/** A file picked in a browser (`<input type=file webkitdirectory>`, drag and drop), or anything like it. */
+export interface NamedBlob {
+  /** Path relative to the picked folder (`webkitRelativePath`), or the bare name. */
+  path: string;
+  data: Blob | Uint8Array | RandomAccess;
+}
+
+/**
+ * A CRIU directory from a set of picked files: the folder holding `inventory.img` (a `checkpoint/` one
+ * first), with `parent` resolved to a sibling folder named by the `parent` entry when it was picked too
+ * (browsers give no symlinks: a picked `parent/` directory is used as is).
+ */
+export function directoryFromFiles(files: NamedBlob[], label = 'files'): CriuDirectory {
+  const byPath = new Map(files.map((f) => [normaliseName(f.path), f.data]));
+  const dir = findImageDir(byPath.keys());
+  if (dir === null) throw new CriuSourceError(`${label}: no inventory.img among the files`);
+  const make = (d: string, depth: number): MemoryDirectory => {
+    const prefix = d === '' ? '' : d + '/';
+    const own = new Map<string, RandomAccess | Uint8Array | Blob>();
+    for (const [p, data] of byPath) if (p.startsWith(prefix) && !p.slice(prefix.length).includes('/')) own.set(p.slice(prefix.length), data);
+    const parentDir = joinPath(d, 'parent');
+    const parent = depth < 64 && byPath.has(joinPath(parentDir, 'inventory.img')) ? make(parentDir, depth + 1) : null;
+    return new MemoryDirectory(own, d === '' ? label : `${label}/${d}`, parent);
+  };
+  return make(dir, 0);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // archives
 
