@@ -442,6 +442,10 @@ static int write_process(struct image_writer *iw, struct process_capture *pc, st
 		goto out;
 	if (memory_pagemap_payload(&pc->mem, &map, &map_len))
 		goto out;
+	if (map_len > CRYO_MAX_META_SECTION) {
+		cryo_fail(0, "page map of process %d is %zu bytes, over the 64 MiB section limit", pc->fp->pid, map_len);
+		goto out;
+	}
 	if (map_len && iw_section(iw, CRYO_SEC_PAGEMAP, (uint32_t)pc->fp->pid, 0, map, map_len))
 		goto out;
 	rc = 0;

@@ -3,7 +3,7 @@
 // exactly as it was (still running, not traced, not stopped) unless --kill was asked for.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage, type CryoImage, type ProcessInfo } from '../src/node.js';
 import { helperPath, programsDir, startProgram, tempDir, type RunningProgram } from './helpers/programs.js';
@@ -475,6 +475,21 @@ describe('cryo-helper dump', () => {
     expect(result.stderr).toMatch(/ESRCH|ENOENT/);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(readdirSync(dir.path).filter((f) => f.startsWith('missing.cryo'))).toEqual([]);
+  });
+
+  it('fails clearly when the output fills up (ENOSPC), leaving the target running', async () => {
+    const counter = await start('counter', [join(dir.path, 'full.out'), '5']);
+    const full = openSync('/dev/full', 'w');
+    const result = await new Promise<HelperResult>((resolve) => {
+      const child = spawn(helperPath, ['dump', '--pid', String(counter.pid), '-o', '-'], { stdio: ['ignore', full, 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.once('exit', (code) => resolve({ code: code ?? 1, stderr }));
+    });
+    closeSync(full);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/write image to stdout: ENOSPC/);
+    expectLeftAlone(counter.pid);
   });
 
   it('fails clearly for an unwritable output, before touching the target', async () => {
