@@ -92,6 +92,8 @@ static int out(struct image_writer *w, const void *p, size_t n)
 static int open_target(struct image_writer *w, const char *path)
 {
 	if (!strcmp(path, "-")) {
+		if (isatty(STDOUT_FILENO))
+			return cryo_fail(0, "refusing to write a binary image to a terminal (redirect stdout or use -o FILE)");
 		w->fd = STDOUT_FILENO;
 		return 0;
 	}
