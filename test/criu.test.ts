@@ -834,3 +834,27 @@ function varintBytes(n: number): number[] {
 function u32le(n: number): number[] {
   return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24];
 }
+
+import { isCriuPath } from '../src/criu/node.js';
+
+describe('dispatch helpers for openImage', () => {
+  it('isCriuPath: image dirs and archives yes, other files no; sizeBytes sums the image files', async () => {
+    expect(await isCriuPath(join(FIXTURES, 'tree'))).toBe(true);
+    expect(await isCriuPath(join(FIXTURES, 'README.md'))).toBe(false);
+    expect(await isCriuPath(join(FIXTURES, 'nonexistent'))).toBe(false);
+    const work = mkdtempSync(join(tmpdir(), 'criu-sniff-'));
+    try {
+      execFileSync('tar', ['-czf', join(work, 'a.tar.gz'), '-C', join(FIXTURES, 'sleep'), '.']);
+      expect(await isCriuPath(join(work, 'a.tar.gz'))).toBe(true);
+      writeFileSync(join(work, 'x.cryo'), 'CRYO-IMG' + '\0'.repeat(600));
+      expect(await isCriuPath(join(work, 'x.cryo'))).toBe(false);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    const img = await openCriu(join(FIXTURES, 'sleep'));
+    const expected = readdirSync(join(FIXTURES, 'sleep')).filter((f) => f.endsWith('.img') || f === 'stats-dump')
+      .reduce((n, f) => n + readFileSync(join(FIXTURES, 'sleep', f)).length, 0);
+    expect(await img.sizeBytes()).toBe(expected);
+    await img.close();
+  });
+});

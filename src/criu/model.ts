@@ -142,6 +142,13 @@ export class CriuCheckpointImage implements CheckpointImage {
     return b.load();
   }
 
+  /** Bytes of the image directory's files (what `inspect` reports as the image size). */
+  async sizeBytes(): Promise<number> {
+    let n = 0;
+    for (const name of await this.checkpoint.list()) n += (await this.checkpoint.dir.size(name)) ?? 0;
+    return n;
+  }
+
   async close(): Promise<void> {
     await this.checkpoint.close();
   }

@@ -17,7 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CriuSourceError } from './errors.js';
 import { decodeImage, type CriuImage } from './images.js';
 import { openCriuImage, type CriuCheckpointImage, type CriuModelOptions } from './model.js';
-import { fileLabel, openCriuArchive, type ArchiveOptions, type CriuDirectory, type Decompressor, type RandomAccess } from './source.js';
+import { detectContainer, fileLabel, openCriuArchive, type ArchiveOptions, type CriuDirectory, type Decompressor, type RandomAccess } from './source.js';
 
 /** A file read by random access. */
 export class FileAccess implements RandomAccess {
@@ -224,4 +224,23 @@ export async function decodeImageFile(path: string): Promise<CriuImage> {
 /** Whether `path` looks like a CRIU checkpoint: a directory with inventory.img or checkpoint/inventory.img. */
 export async function isCriuDirectory(path: string): Promise<boolean> {
   return (await exists(join(path, 'inventory.img'))) || (await exists(join(path, 'checkpoint', 'inventory.img')));
+}
+
+/**
+ * Whether `openCriu` should handle `path` (for `openImage` dispatch): a CRIU image directory, or a file
+ * that starts like a tar, gzip or zstd archive (a `.cryo` file starts with `CRYO-IMG`). Cheap: one stat,
+ * at most one 512-byte read.
+ */
+export async function isCriuPath(path: string): Promise<boolean> {
+  let st;
+  try { st = await stat(path); } catch { return false; }
+  if (st.isDirectory()) return isCriuDirectory(path);
+  if (!st.isFile()) return false;
+  const f = await FileAccess.open(path);
+  try {
+    const kind = detectContainer(await f.read(0, 512));
+    return kind === 'tar' || kind === 'gzip' || kind === 'zstd';
+  } finally {
+    await f.close();
+  }
 }
