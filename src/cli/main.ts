@@ -26,6 +26,10 @@ function address(text: string): number {
   }
 }
 
+function repeat(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function collect(value: string, previous: number[]): number[] {
   return [...previous, integer(value)];
 }
@@ -78,10 +82,11 @@ program
   .description('bring a dumped process tree back to life with its original PIDs (the image is verified first)')
   .argument('<image>', 'a .cryo image')
   .option('--detach', 'return at once and leave the restored tree running')
-  .option('--skip-fd <[pid:]fd>', 'replace a descriptor that cannot be restored with /dev/null (repeatable)', (v: string, p: string[]) => [...p, v], [])
+  .option('--skip-fd <[pid:]fd>', 'replace a descriptor that cannot be restored with /dev/null (repeatable)', repeat, [])
+  .option('--pid-map <map>', 'restore with new PIDs: OLD:NEW[,OLD:NEW...] or "auto" (rewrites on the fly)')
+  .option('--relocate <old=new>', 'restore with files moved from OLD_PREFIX to NEW_PREFIX (repeatable)', repeat, [])
+  .option('--relocate-fd <[pid:]fd=path>', 'restore one descriptor from another path (repeatable)', repeat, [])
   .action(async (image: string, opts) => exit(await restoreCommand(image, opts)));
-
-const repeat = (value: string, previous: string[]) => [...previous, value];
 
 program
   .command('rewrite')
