@@ -14,3 +14,6 @@ export {
   parseIndexHeader, indexBegin, indexCheck, indexFinish, decodeIndexEntry, encodeIndexEntry,
 } from './framing';
 export { pagemapValidate, pagemapFind, pagemapCount, pagestoreCheck, pagestoreFind } from './pagemap';
+export { xxh64Blocks, isZeroBlock, pageHashes } from './hash';
+export { comparePages, countDiffBytes, diffRanges, diffBytesTotal, xorBytes } from './diff';
+export { lz4Compress, lz4Decompress, lzErrorPos, deltaEncode, deltaDecode } from './codec-lz4';

@@ -81,8 +81,8 @@ export const RESULT: usize = memory.data(64, 16);
 
 /** Scratch capacity: one largest PAGEDATA/BLOB payload (1 MiB) plus room for headers. */
 export const SCRATCH_SIZE: usize = (1 << 20) + 4096;
-/** Largest slot: a 64 MiB page map plus its page-store table. */
-export const SLOT_LIMIT: u64 = (64 << 20) + (16 << 20);
+/** Largest slot: a 64 MiB page map plus its page-store table (24 bytes per PAGEDATA section). */
+export const SLOT_LIMIT: u64 = (64 << 20) + (32 << 20);
 
 const SCRATCH: usize = (__heap_base + 15) & ~<usize>15;
 const SLOT: usize = (SCRATCH + SCRATCH_SIZE + 15) & ~<usize>15;

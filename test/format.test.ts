@@ -248,6 +248,18 @@ describe('writer -> reader round trip', () => {
     await expect(image.readMemory(ROOT_PID, 0xffff_ffff_ffff_f000n, 8192)).rejects.toThrow(RangeError);
   });
 
+  it('keeps Wasm memory bounded: no growth from reading, verifying and checksumming', async () => {
+    const before = wasm.memoryBytes;
+    for (let i = 0; i < 20; i++) {
+      await image.readMemory(ROOT_PID, HEAP + BigInt(i * 7 * PAGE), 3 * PAGE);
+      await image.readBlob(2);
+    }
+    await image.verify();
+    wasm.crc32c(new Uint8Array(8 << 20));
+    expect(wasm.memoryBytes).toBe(before);
+    expect(before).toBeLessThanOrEqual(8 << 20);
+  });
+
   it('switching processes keeps lookups right (one Wasm slot)', async () => {
     for (let i = 0; i < 3; i++) {
       expect(await image.readMemory(CHILD_PID, CHILD_TEXT + 4096n, 8)).toEqual(storePage(CHILD_PID, 1).subarray(0, 8));

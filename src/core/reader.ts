@@ -55,6 +55,7 @@ export class CryoImage implements CheckpointImage {
   private readonly stores: Map<number, PageStore>;
   private readonly blobSections: Map<bigint, SectionInfo[]>;
   private readonly verifiedSections = new Set<number>();
+  private readonly verifying = new Map<number, Promise<Uint8Array>>();
 
   /** @internal use {@link openImage} */
   constructor(
@@ -149,7 +150,7 @@ export class CryoImage implements CheckpointImage {
     const bytes = new Uint8Array(length);
     await Promise.all(plan.reads.map(async (read) => {
       if (this.options.verifyPageData && !this.verifiedSections.has(read.section.offset)) {
-        const payload = await this.readSection(read.section);
+        const payload = await this.verifyOnce(read.section);
         const at = read.fileOffset - read.section.payloadOffset;
         bytes.set(payload.subarray(at, at + read.length), read.outputOffset);
         return;
@@ -171,6 +172,16 @@ export class CryoImage implements CheckpointImage {
   /** Close the underlying source (a file handle in Node). */
   async close(): Promise<void> {
     await this.source.close?.();
+  }
+
+  /** readSection, shared by concurrent readers of the same section. */
+  private verifyOnce(section: SectionInfo): Promise<Uint8Array> {
+    let pending = this.verifying.get(section.offset);
+    if (!pending) {
+      pending = this.readSection(section).finally(() => this.verifying.delete(section.offset));
+      this.verifying.set(section.offset, pending);
+    }
+    return pending;
   }
 
   private storeOf(pid: number): PageStore {

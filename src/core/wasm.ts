@@ -104,6 +104,11 @@ export class CryoWasm {
     }
   }
 
+  /** Current size of the core's linear memory in bytes (it grows only for very large page maps). */
+  get memoryBytes(): number {
+    return this.exports.memory.buffer.byteLength;
+  }
+
   // ---- plumbing ----------------------------------------------------------------------------------
 
   /** Current views of linear memory (memory.grow detaches the old buffer). */
