@@ -54,9 +54,13 @@ function restore(image: string, extra: string[] = [], input?: Buffer): Restored 
     child.stdin!.on('error', () => {});
     child.stdin!.end(input);
   }
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal })); // after stderr is read
+    child.once('error', (e) => {
+      err += String(e);
+      resolve({ code: -1, signal: null });
+    });
+  });
   return { child, stderr: () => err, exit };
 }
 
@@ -363,24 +367,26 @@ describe('cryo-helper restore', () => {
     const out = join(dir.path, 'skip.out');
     const image = join(dir.path, 'skip.cryo');
     // fd 3 of the program: a socket of the test runner's (Node gives extra stdio as a socketpair)
-    const child = spawn(join(programsDir, 'subreaper'), ['--keep-fd', '3', join(programsDir, 'counter'), out, '20'], {
+    const child = spawn(join(programsDir, 'subreaper'), ['--keep-fd', '3', join(programsDir, 'sleeper'), out, '30'], {
       stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
     });
-    const p = { ready: await readyLine(child) };
-    running.push({ child, pid: child.pid!, ready: p.ready, stop: () => stopChild(child) });
-    const pid = Number(p.ready.pid);
-    expect(p.ready.fd).toBe('4');
+    const ready = await readyLine(child);
+    running.push({ child, pid: child.pid!, ready, stop: () => stopChild(child) });
+    const pid = Number(ready.pid);
+    expect(readlinkSafe(`/proc/${pid}/fd/3`)).toMatch(/^socket:/);
     dump(pid, image);
     await waitFor('the original to die', () => !alive(pid));
     const refusedRun = await restoreFails(image);
     expect(refusedRun.code).toBe(1);
-    expect(refusedRun.stderr).toMatch(new RegExp(`process ${pid} \\(counter\\) fd 3: socket .*cannot be restored.*--skip-fd ${pid}:3`));
+    expect(refusedRun.stderr).toMatch(new RegExp(`process ${pid} \\(sleeper\\) fd 3: socket .*cannot be restored.*--skip-fd ${pid}:3`));
     expect(alive(pid)).toBe(false);
     const r = track(restore(image, ['--skip-fd', `${pid}:3`]), [pid]);
-    await until(r, 'the restored counter', () => restored(pid, 'counter') && readText(out).split('\n').length > 3);
+    await until(r, 'the restored sleeper', () => restored(pid, 'sleeper'));
     expect(readlinkSafe(`/proc/${pid}/fd/3`)).toBe('/dev/null');
     expect(r.stderr()).toContain(`process ${pid} fd 3 (socket`);
     expect(r.stderr()).toContain('replaced with /dev/null');
+    process.kill(pid, 'SIGUSR1');
+    await until(r, 'the wake-up', () => readText(out).includes('read CRYO-WAKE'));
   });
 
   it('a dump of the restored tree repeats the original image (memory map, fds, threads, signals, mm, creds)', async () => {

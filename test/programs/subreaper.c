@@ -5,6 +5,7 @@
  * descriptor leaked into the test runner (say, a pipe of whatever started it) would otherwise become part
  * of every image, and a pipe to a process outside the image cannot be restored. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
 	if (child == 0) {
 		if (keep > 3)
 			syscall(SYS_close_range, 3, keep - 1, 0);
+		if (keep >= 3)
+			fcntl(keep, F_SETFD, 0); /* Node hands extra stdio over close-on-exec */
 		syscall(SYS_close_range, keep >= 3 ? keep + 1 : 3, ~0u, 0);
 		execv(argv[1], argv + 1);
 		perror(argv[1]);
