@@ -530,6 +530,24 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------------- freezing */
+
+#define FREEZE_ATTEMPTS 5
+
+/* A child that exits while a tree is being frozen stays a zombie (its parent is frozen) and cannot
+ * be dumped; unfrozen, the parent reaps it, so a few more attempts usually get a stable tree. */
+static int freeze(struct freeze *f, const struct dump_options *o)
+{
+	for (int attempt = 1;; attempt++) {
+		int rc = freeze_tree(f, o->pid, o->tree);
+		if (rc != FREEZE_CHANGED || attempt == FREEZE_ATTEMPTS || interrupted)
+			return rc ? -1 : 0;
+		cryo_warn("the tree changed while being frozen (%s); trying again", cryo_error());
+		cryo_error_clear();
+		usleep(10000u << attempt);
+	}
+}
+
 /* ---------------------------------------------------------------- command line */
 
 static void usage(FILE *out)
@@ -589,7 +607,7 @@ int cmd_dump(int argc, char **argv)
 	/* The output first: a bad path must fail before the target is touched. */
 	if (iw_open(&iw, o.output))
 		goto fail_output;
-	if (freeze_tree(&f, o.pid, o.tree))
+	if (freeze(&f, &o))
 		goto fail_output;
 	if (write_image(&iw, &f, &o))
 		goto fail_frozen;

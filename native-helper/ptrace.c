@@ -327,9 +327,23 @@ static int add_children(struct freeze *f, size_t index, int *changed)
 	return 0;
 }
 
+/* A descendant that exited, or is exiting, while the tree was being frozen: the tree changed under
+ * us, which a new attempt can get past (once unfrozen, its parent reaps it). */
+static int vanished(pid_t pid)
+{
+	char state;
+
+	if (proc_state(pid, 0, &state)) {
+		cryo_error_clear();
+		return 1;
+	}
+	return state == 'Z' || state == 'X';
+}
+
 int freeze_tree(struct freeze *f, pid_t root, int tree)
 {
 	struct proc_stat st;
+	pid_t failed = 0;
 
 	memset(f, 0, sizeof *f);
 	f->tree = tree;
@@ -347,6 +361,7 @@ int freeze_tree(struct freeze *f, pid_t root, int tree)
 	for (int pass = 0; pass < MAX_FREEZE_PASSES; pass++) {
 		int changed = 0;
 		for (size_t i = 0; i < f->nprocs; i++) {
+			failed = f->procs[i].pid;
 			if (seize_threads(&f->procs[i], &changed))
 				goto fail;
 			if (tree && add_children(f, i, &changed))
@@ -356,9 +371,11 @@ int freeze_tree(struct freeze *f, pid_t root, int tree)
 			return 0;
 	}
 	cryo_fail(0, "process %d keeps creating threads or children; cannot freeze it", root);
-fail:
+	failed = 0;
+fail:;
+	int transient = failed && failed != root && vanished(failed);
 	freeze_release(f);
-	return -1;
+	return transient ? FREEZE_CHANGED : -1;
 }
 
 void freeze_release(struct freeze *f)

@@ -48,8 +48,12 @@ struct freeze {
 	int tree;
 };
 
+/* freeze_tree's result when a descendant exited while the tree was being frozen (worth a retry). */
+#define FREEZE_CHANGED (-2)
+
 /* Seize and stop pid's threads, and with tree its descendants too, rescanning /proc until a full pass
- * finds no new thread and no new child. On failure everything seized so far is detached. */
+ * finds no new thread and no new child. On failure everything seized so far is detached and -1 or
+ * FREEZE_CHANGED is returned (with a message recorded). */
 int freeze_tree(struct freeze *f, pid_t root, int tree);
 /* Detach every thread (each left exactly as it was: running, or stopped if it was group-stopped). */
 void freeze_release(struct freeze *f);
