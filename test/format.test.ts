@@ -326,6 +326,25 @@ describe('writer -> reader round trip', () => {
   });
 });
 
+describe('environment neutrality', () => {
+  it('src/core, src/index.ts and src/browser.ts import nothing but relative modules and @msgpack/msgpack', async () => {
+    const { readdir } = await import('node:fs/promises');
+    const root = join(import.meta.dirname, '..', 'src');
+    const files = [
+      ...(await readdir(join(root, 'core'))).filter((f) => f.endsWith('.ts')).map((f) => join(root, 'core', f)),
+      join(root, 'index.ts'),
+      join(root, 'browser.ts'),
+    ];
+    for (const path of files) {
+      const text = await readFile(path, 'utf8');
+      for (const [, spec] of text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+        expect(spec!.startsWith('./') || spec!.startsWith('../') || spec === '@msgpack/msgpack', `${path} imports ${spec}`).toBe(true);
+      }
+      expect(text, path).not.toMatch(/\bBuffer\.|\bprocess\.(env|pid|argv|cwd|platform|stdout|stderr|exit|nextTick)\b|require\(/);
+    }
+  });
+});
+
 describe('Node entry', () => {
   it('writes a file atomically with mode 0600 and opens it by path', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cryo-format-'));
