@@ -7,7 +7,7 @@
  */
 import { CriuFormatError, CriuSourceError } from './errors.js';
 import { decodeImage, isRawImageName, type CriuImage } from './images.js';
-import { toNumber, type DecodedMessage } from './protobuf.js';
+import { toNumber, UNKNOWN_KEY, type DecodedMessage, type UnknownField } from './protobuf.js';
 import { fileLabel, type CriuDirectory } from './source.js';
 
 export const PAGE_SIZE = 4096;
@@ -42,6 +42,11 @@ export interface Pagemap {
   runs: PagemapRun[];
   /** Pages of the pages file (sum of PE_PRESENT runs). */
   presentPages: number;
+  /**
+   * Field numbers of pagemap entries this reader does not know (e.g. the per-block sizes of compressed
+   * pages in newer CRIU). Pages are then not read: their layout in the pages file is unknown.
+   */
+  unknownFields: number[];
 }
 
 /** Normalise pagemap entries: CRIU >= 4.2 `nr_pages` (field 5), else `compat_nr_pages` (field 2). */
@@ -52,8 +57,10 @@ export function pagemapFromImage(image: CriuImage): Pagemap {
   const runs: PagemapRun[] = [];
   let offset = 0;
   let sorted = true;
+  const unknown = new Set<number>();
   for (let i = 1; i < image.entries.length; i++) {
     const e = image.entries[i]!;
+    for (const u of (e[UNKNOWN_KEY] as UnknownField[] | undefined) ?? []) unknown.add(u.number);
     const nrPages = e['nr_pages'] !== undefined ? toNumber(e['nr_pages']) : toNumber(e['compat_nr_pages']);
     let flags: number;
     if (e['flags'] !== undefined) flags = toNumber(e['flags']);
@@ -67,7 +74,10 @@ export function pagemapFromImage(image: CriuImage): Pagemap {
     if (flags & PE_PRESENT) offset += nrPages * PAGE_SIZE;
   }
   if (!sorted) runs.sort((a, b) => a.vaddr - b.vaddr);
-  return { file: image.file, pagesId: toNumber(head['pages_id']), runs, presentPages: offset / PAGE_SIZE };
+  return {
+    file: image.file, pagesId: toNumber(head['pages_id']), runs, presentPages: offset / PAGE_SIZE,
+    unknownFields: [...unknown].sort((a, b) => a - b),
+  };
 }
 
 /** The run holding `addr`, by binary search. */
@@ -329,6 +339,10 @@ export class CriuCheckpoint {
     }
     const n = Math.min(maxLen, run.vaddr + run.nrPages * PAGE_SIZE - addr);
     if (run.flags & PE_PRESENT) {
+      if (pm.unknownFields.length) {
+        throw new CriuSourceError(`${pm.file}: pagemap entries have fields this reader does not know ` +
+          `(${pm.unknownFields.join(', ')}; compressed pages?): the layout of pages-${pm.pagesId}.img is unknown, pages are not read`);
+      }
       const off = run.fileOffset + (addr - run.vaddr);
       const pages = `pages-${pm.pagesId}.img`;
       const bytes = await this.dir.readRange(pages, off, n);

@@ -309,9 +309,13 @@ function splitNul(bytes: Uint8Array): string[] {
 
 async function readStrings(cp: CriuCheckpoint, pid: number, start: number | null, end: number | null): Promise<string[]> {
   if (start === null || end === null || end <= start || end - start > 1 << 24) return [];
-  const r = await cp.readMemory(pid, start, end - start);
-  if (r.notStored.length) return [];
-  return splitNul(r.bytes);
+  try {
+    const r = await cp.readMemory(pid, start, end - start);
+    if (r.notStored.length) return [];
+    return splitNul(r.bytes);
+  } catch {
+    return []; // unreadable pages (unknown pagemap layout, missing parent): argv unknown, not fatal
+  }
 }
 
 async function mapProcess(ctx: MapContext, entry: M, options: CriuModelOptions):
