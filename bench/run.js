@@ -1,2 +1,3 @@
 // Runs every benchmark in one go: `npm run bench` (needs a build: bash scripts/setup.sh).
 await import('./dump-inspect.js');
+await import('./rewrite.js');

@@ -29,11 +29,14 @@ export async function writeRewrite(image: CryoImage, plan: RewritePlan, writer: 
         break;
       }
       default: {
+        // readSection checked the payload's CRC; an unpatched payload keeps it (no second pass).
         const payload = await image.readSection(section);
-        for (const { at, patch } of patchesBySection.get(section) ?? []) {
+        const patches = patchesBySection.get(section) ?? [];
+        for (const { at, patch } of patches) {
           new DataView(payload.buffer, payload.byteOffset).setInt32(at, patch.to, true);
         }
-        await writer.addSection({ type: section.type, owner, key: section.key }, payload);
+        await writer.addSection({ type: section.type, owner, key: section.key }, payload,
+          patches.length ? {} : { payloadCrc: section.payloadCrc });
       }
     }
   }
