@@ -351,7 +351,8 @@ async function scanCompressed(src: RandomAccess, label: string, decompress: Deco
   const keep = (m: TarMember) => {
     if (!isImageLike(m.name)) return false;
     const base = m.name.slice(m.name.lastIndexOf('/') + 1);
-    if (!base.startsWith('pages-')) return true;
+    // metadata images are small; a big non-pages `.img` (say a disk image elsewhere in the archive) is not kept
+    if (!base.startsWith('pages-')) return m.size <= 64 << 20;
     if (pagesKept + m.size > budget) return false;
     pagesKept += m.size;
     return true;
