@@ -1,0 +1,313 @@
+// The viewer's heavy work: opening images, reading memory, rasters of the address space, search and
+// diff. Runs in a Web Worker (worker.ts); nothing here touches the DOM.
+import { BlobSource, CountingSource } from '../core/byte-source.js';
+import { CryoFormatError } from '../core/errors.js';
+import { PAGE_SIZE } from '../core/format.js';
+import { PageKind, type ProcessInfo } from '../core/model.js';
+import { openImage, type CryoImage } from '../core/reader.js';
+import type { CryoWasm } from '../core/wasm.js';
+import { PageByPageDiffer, type ImageDiffer } from './differ.js';
+import { HttpRangeSource } from './http-source.js';
+import {
+  CELL_CHANGED, CELL_DATA, CELL_DEDUP, CELL_NONE, CELL_ZERO,
+  type DiffResult, type ErrorInfo, type ImageSummary, type MemoryResult, type SearchHit, type SearchProgress,
+  type SourceSpec, type ViewProcess,
+} from './protocol.js';
+
+const PAGE = BigInt(PAGE_SIZE);
+/** Bytes read per search step. */
+const SEARCH_CHUNK = 1 << 20;
+/** Largest read the hex view may ask for. */
+const MAX_READ = 1 << 20;
+
+interface Slot {
+  image: CryoImage;
+  counter: CountingSource;
+  name: string;
+  /** Per pid: dedup flags (see dedupFlags), computed once. */
+  dedup: Map<number, Uint8Array>;
+}
+
+export function errorInfo(error: unknown): ErrorInfo {
+  if (error instanceof CryoFormatError) {
+    const info: ErrorInfo = { name: error.name, message: error.message, code: error.code, offset: error.offset };
+    if (error.expected !== undefined) info.expected = error.expected;
+    if (error.found !== undefined) info.found = error.found;
+    return info;
+  }
+  const e = error as Error;
+  return { name: e?.name ?? 'Error', message: e?.message ?? String(error) };
+}
+
+export class Engine {
+  private readonly slots: (Slot | undefined)[] = [];
+  private diffCache: DiffResult | undefined;
+
+  constructor(private readonly wasm: () => Promise<CryoWasm>, private readonly differ: ImageDiffer = new PageByPageDiffer()) {}
+
+  bytesRead(): number[] {
+    return [0, 1].map((i) => this.slots[i]?.counter.bytesRead ?? 0);
+  }
+
+  private slot(i: number): Slot {
+    const s = this.slots[i];
+    if (!s) throw new Error(`no image open in slot ${i}`);
+    return s;
+  }
+
+  private process(slot: Slot, pid: number): ProcessInfo {
+    const p = slot.image.process(pid);
+    if (!p) throw new Error(`no process ${pid} in ${slot.name}`);
+    return p;
+  }
+
+  async open(i: number, spec: SourceSpec): Promise<ImageSummary> {
+    const inner = spec.kind === 'blob' ? new BlobSource(spec.blob) : await HttpRangeSource.open(spec.url);
+    const counter = new CountingSource(inner, false);
+    const image = await openImage(counter, await this.wasm());
+    const slot: Slot = { image, counter, name: spec.name, dedup: new Map() };
+    this.slots[i] = slot;
+    this.diffCache = undefined;
+    return this.summary(slot);
+  }
+
+  close(i: number): void {
+    this.slots[i] = undefined;
+    this.diffCache = undefined;
+  }
+
+  private summary(slot: Slot): ImageSummary {
+    const { image } = slot;
+    return {
+      name: slot.name,
+      size: image.source.size,
+      version: image.version,
+      sectionCount: image.sections.length,
+      format: image.meta.format,
+      tool: image.meta.tool,
+      createdAt: image.meta.createdAt,
+      host: image.meta.host,
+      rootPid: image.meta.rootPid,
+      processes: image.processes.map((p) => this.viewProcess(slot, p)),
+      bytesRead: slot.counter.bytesRead,
+      reads: slot.counter.reads,
+    };
+  }
+
+  /** One flag per DATA page of a process's page map, in map order: 1 when its store page is used at a lower address too. */
+  private dedupFlags(slot: Slot, p: ProcessInfo): Uint8Array {
+    let flags = slot.dedup.get(p.pid);
+    if (flags) return flags;
+    // One byte per store page: 1 once an address used it. A DATA page whose store page is already
+    // used is "deduplicated" (stored once, used twice). Flags are per page of the page map, in order.
+    const seen = new Uint8Array(p.storedPageCount);
+    const total = p.pageMap.reduce((n, e) => n + (e.kind === PageKind.DATA ? e.pageCount : 0), 0);
+    flags = new Uint8Array(total);
+    let k = 0;
+    for (const e of p.pageMap) {
+      if (e.kind !== PageKind.DATA) continue;
+      for (let i = 0; i < e.pageCount; i++, k++) {
+        const s = e.storeIndex + i;
+        if (seen[s]) flags[k] = 1;
+        else seen[s] = 1;
+      }
+    }
+    slot.dedup.set(p.pid, flags);
+    return flags;
+  }
+
+  private viewProcess(slot: Slot, p: ProcessInfo): ViewProcess {
+    const dedupFlags = p.storedPageCount < p.pageMap.reduce((n, e) => n + (e.kind === PageKind.DATA ? e.pageCount : 0), 0)
+      ? this.dedupFlags(slot, p) : null;
+    // Offsets of each DATA entry's first page in the flag array.
+    const dataOffsets: number[] = [];
+    let acc = 0;
+    for (const e of p.pageMap) { dataOffsets.push(acc); if (e.kind === PageKind.DATA) acc += e.pageCount; }
+    return {
+      pid: p.pid, ppid: p.ppid, pgid: p.pgid, sid: p.sid, comm: p.comm, state: p.state, cmdline: p.cmdline,
+      environ: p.environ, exe: p.exe, cwd: p.cwd, root: p.root, umask: p.umask, personality: p.personality,
+      creds: p.creds, rlimits: p.rlimits, mm: p.mm, storedPageCount: p.storedPageCount, pageMapEntries: p.pageMap.length,
+      threads: p.threads.map(({ raw: _raw, xstate, pending, ...t }) => ({ ...t, xstateBytes: xstate?.length ?? 0, pendingCount: pending.length })),
+      fds: p.fds.map(({ raw: _raw, ...f }) => f),
+      vmas: p.vmas.map(({ raw: _raw, ...v }) => {
+        let dedupPages = 0;
+        if (dedupFlags) {
+          forEachEntry(p, v.start, v.end, (e, i, from, to) => {
+            if (e.kind !== PageKind.DATA) return;
+            const base = dataOffsets[i]! + Number((from - e.vaddr) / PAGE);
+            const n = Number((to - from) / PAGE);
+            for (let j = 0; j < n; j++) dedupPages += dedupFlags[base + j]!;
+          });
+        }
+        return { ...v, dedupPages };
+      }),
+    };
+  }
+
+  async read(i: number, pid: number, address: bigint, length: number): Promise<MemoryResult> {
+    const slot = this.slot(i);
+    if (length < 0 || length > MAX_READ) throw new RangeError(`read of ${length} bytes refused (at most ${MAX_READ})`);
+    this.process(slot, pid);
+    const bytes = await slot.image.readMemory(pid, address, length);
+    const firstPage = (address / PAGE) * PAGE;
+    const pages = Number((address + BigInt(length) + PAGE - 1n) / PAGE - address / PAGE);
+    const pageStates = new Uint8Array(pages);
+    for (let k = 0; k < pages; k++) {
+      const state = slot.image.pageState(pid, firstPage + BigInt(k) * PAGE);
+      pageStates[k] = state === 'data' ? CELL_DATA : state === 'zero' ? CELL_ZERO : CELL_NONE;
+    }
+    return { bytes, pageStates, firstPage };
+  }
+
+  /**
+   * A picture of each VMA of a process: `cells[v]` cells for VMA v, cell c covering the pages
+   * [c·pages/cells, (c+1)·pages/cells); each cell holds the "most stored" state of its pages, plus
+   * CELL_CHANGED when diff is on and one of them changed.
+   */
+  raster(i: number, pid: number, cells: number[], diff: boolean): Uint8Array[] {
+    const slot = this.slot(i);
+    const p = this.process(slot, pid);
+    const dedupFlags = this.dedupFlags(slot, p);
+    const dataOffsets: number[] = [];
+    let acc = 0;
+    for (const e of p.pageMap) { dataOffsets.push(acc); if (e.kind === PageKind.DATA) acc += e.pageCount; }
+    const changed = diff ? this.diffCache?.processes.find((d) => d.pid === pid)?.changedPages ?? [] : [];
+    return p.vmas.map((v, vi) => {
+      const n = Math.max(1, Math.min(cells[vi] ?? 1, 1 << 20));
+      const out = new Uint8Array(n);
+      const pages = Number((v.end - v.start) / PAGE);
+      if (pages <= 0) return out;
+      // Cell c covers pages [c·pages/n, (c+1)·pages/n); the cells meeting [from, to) are
+      // floor(from·n/pages) … ceil(to·n/pages) − 1.
+      const cellRange = (from: number, to: number): [number, number] =>
+        [Math.floor((from * n) / pages), Math.min(n, Math.ceil((to * n) / pages))];
+      const mark = (fromPage: number, toPage: number, code: number): void => {
+        const [c0, c1] = cellRange(fromPage, toPage);
+        for (let c = c0; c < c1; c++) if (out[c]! < code) out[c] = code;
+      };
+      forEachEntry(p, v.start, v.end, (e, ei, from, to) => {
+        const first = Number((from - v.start) / PAGE);
+        const count = Number((to - from) / PAGE);
+        if (e.kind === PageKind.ZERO) { mark(first, first + count, CELL_ZERO); return; }
+        const base = dataOffsets[ei]! + Number((from - e.vaddr) / PAGE);
+        // Runs of equal dedup flags
+        let j = 0;
+        while (j < count) {
+          const f = dedupFlags[base + j] ?? 0;
+          let k = j + 1;
+          while (k < count && (dedupFlags[base + k] ?? 0) === f) k++;
+          mark(first + j, first + k, f ? CELL_DEDUP : CELL_DATA);
+          j = k;
+        }
+      });
+      if (changed.length) {
+        let lo = lowerBound(changed, v.start);
+        for (; lo < changed.length && changed[lo]! < v.end; lo++) {
+          const page = Number((changed[lo]! - v.start) / PAGE);
+          const [c0, c1] = cellRange(page, page + 1);
+          for (let c = c0; c < c1; c++) out[c] = (out[c]! & 3) | CELL_CHANGED;
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Search a process's stored memory (DATA and ZERO pages) for `pattern`, a chunk at a time.
+   * Matches that span adjacent runs are found; `progress` gets the running totals.
+   */
+  async search(i: number, pid: number, pattern: Uint8Array, maxHits: number,
+    progress: (p: SearchProgress) => void, cancelled: () => boolean): Promise<SearchProgress> {
+    const slot = this.slot(i);
+    const p = this.process(slot, pid);
+    if (pattern.length === 0) throw new Error('empty search pattern');
+    // Contiguous stored ranges.
+    const ranges: { start: bigint; end: bigint }[] = [];
+    for (const e of p.pageMap) {
+      const end = e.vaddr + BigInt(e.pageCount) * PAGE;
+      const last = ranges[ranges.length - 1];
+      if (last && last.end === e.vaddr) last.end = end;
+      else ranges.push({ start: e.vaddr, end });
+    }
+    const total = ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
+    let scanned = 0;
+    const hits: SearchHit[] = [];
+    const vmaOf = (a: bigint): number => {
+      let lo = 0, hi = p.vmas.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const v = p.vmas[mid]!;
+        if (a < v.start) hi = mid - 1; else if (a >= v.end) lo = mid + 1; else return mid;
+      }
+      return -1;
+    };
+    const overlap = pattern.length - 1;
+    let lastReport = 0;
+    outer: for (const r of ranges) {
+      for (let at = r.start; at < r.end;) {
+        if (cancelled()) break outer;
+        const length = Number(r.end - at < BigInt(SEARCH_CHUNK) ? r.end - at : BigInt(SEARCH_CHUNK));
+        const extra = Math.min(overlap, Number(r.end - at) - length);
+        const bytes = await slot.image.readMemory(pid, at, length + extra);
+        for (const offset of findAll(bytes, pattern, length)) {
+          hits.push({ address: at + BigInt(offset), vma: vmaOf(at + BigInt(offset)) });
+          if (hits.length >= maxHits) break outer;
+        }
+        scanned += length;
+        at += BigInt(length);
+        const now = Date.now();
+        if (now - lastReport > 100) {
+          lastReport = now;
+          progress({ scanned, total, hits: [...hits] });
+        }
+      }
+    }
+    return { scanned, total, hits };
+  }
+
+  async diff(progress: (done: number, total: number) => void, cancelled: () => boolean): Promise<DiffResult> {
+    if (this.diffCache) return this.diffCache;
+    const result = await this.differ.diff(this.slot(0).image, this.slot(1).image, progress, cancelled);
+    this.diffCache = result;
+    return result;
+  }
+}
+
+/** Entries of the page map intersecting [start, end), clipped: (entry, entry index, from, to). */
+function forEachEntry(p: ProcessInfo, start: bigint, end: bigint,
+  fn: (e: ProcessInfo['pageMap'][number], index: number, from: bigint, to: bigint) => void): void {
+  const map = p.pageMap;
+  let lo = 0, hi = map.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const e = map[mid]!;
+    if (e.vaddr + BigInt(e.pageCount) * PAGE <= start) lo = mid + 1; else hi = mid;
+  }
+  for (let i = lo; i < map.length; i++) {
+    const e = map[i]!;
+    if (e.vaddr >= end) break;
+    const eEnd = e.vaddr + BigInt(e.pageCount) * PAGE;
+    fn(e, i, e.vaddr > start ? e.vaddr : start, eEnd < end ? eEnd : end);
+  }
+}
+
+function lowerBound(sorted: bigint[], value: bigint): number {
+  let lo = 0, hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < value) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+/** Offsets below `limit` where `pattern` starts in `bytes`. */
+export function* findAll(bytes: Uint8Array, pattern: Uint8Array, limit: number): Generator<number> {
+  const first = pattern[0]!;
+  let at = bytes.indexOf(first);
+  while (at !== -1 && at < limit) {
+    let ok = at + pattern.length <= bytes.length;
+    for (let k = 1; ok && k < pattern.length; k++) if (bytes[at + k] !== pattern[k]) ok = false;
+    if (ok) yield at;
+    at = bytes.indexOf(first, at + 1);
+  }
+}

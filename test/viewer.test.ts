@@ -1,0 +1,239 @@
+// The in-browser viewer, end to end: headless Chromium opens images dumped from real programs through
+// the page's own file picker (and through `cryo-img view`), and must show the right tree, descriptors,
+// search hits, diffs and errors. Screenshots of every view go to test/artifacts/viewer/.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, openSync, readFileSync, writeSync, closeSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { openImage } from '../src/node.js';
+import { launchBrowser } from './helpers/browser.js';
+import { cliPath, helperPath, projectRoot, startProgram, stopChild, tempDir } from './helpers/programs.js';
+import { startStaticServer, type StaticServer } from './helpers/static-server.js';
+
+const artifacts = join(projectRoot, 'test', 'artifacts', 'viewer');
+const viewerRoot = join(projectRoot, 'dist', 'viewer');
+
+interface Probe {
+  firstPaint: { bytesRead: number; reads: number; ms: number } | null;
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: false });
+}
+
+async function openViaPicker(page: Page, file: string, button = 'Open…'): Promise<void> {
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: button, exact: true }).first().click();
+  await (await chooser).setFiles(file);
+}
+
+async function view(page: Page, name: string): Promise<void> {
+  await page.click(`.tab[data-view="${name}"]`);
+  await page.waitForSelector(`#view.view-${name}`);
+}
+
+describe('the viewer in a browser', () => {
+  let browser: Browser;
+  let server: StaticServer;
+  let dir: ReturnType<typeof tempDir>;
+  let imageA: string;
+  let imageB: string;
+  let broken: string;
+  let pid: number;
+  let marker: bigint;
+  let counterAddr: bigint;
+  let logPath: string;
+
+  beforeAll(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    dir = tempDir();
+    logPath = join(dir.path, 'out.log');
+    const counter = await startProgram('counter', [logPath, '5']);
+    try {
+      pid = counter.pid;
+      marker = BigInt(counter.ready.marker!);
+      counterAddr = BigInt(counter.ready.counter!);
+      imageA = join(dir.path, 'counter-a.cryo');
+      imageB = join(dir.path, 'counter-b.cryo');
+      execFileSync(helperPath, ['dump', '--pid', String(pid), '-o', imageA]);
+      await new Promise((r) => setTimeout(r, 150));
+      execFileSync(helperPath, ['dump', '--pid', String(pid), '-o', imageB]);
+    } finally {
+      await counter.stop();
+    }
+    // A damaged copy: one byte of the first PROCESS payload flipped (a payload CRC mismatch).
+    broken = join(dir.path, 'damaged.cryo');
+    copyFileSync(imageA, broken);
+    const image = await openImage(imageA);
+    const section = image.sections.find((s) => s.typeName === 'PROCESS')!;
+    await image.close();
+    const bytes = readFileSync(broken);
+    const fd = openSync(broken, 'r+');
+    writeSync(fd, Buffer.from([bytes[section.payloadOffset + 10]! ^ 0xff]), 0, 1, section.payloadOffset + 10);
+    closeSync(fd);
+    server = await startStaticServer(viewerRoot);
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    dir?.remove();
+  });
+
+  async function newPage(theme: 'light' | 'dark' = 'light'): Promise<{ page: Page; errors: string[] }> {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: theme });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/index.html`);
+    await page.waitForSelector('body[data-started="1"]');
+    return { page, errors };
+  }
+
+  it('opens an image from the file picker and shows the tree, threads, memory map and descriptors', async () => {
+    const { page, errors } = await newPage();
+    await shot(page, '0-welcome');
+    await openViaPicker(page, imageA);
+    await page.waitForSelector('body[data-ready="1"]');
+    await shot(page, '1-processes');
+
+    const tree = await page.locator('#tree .tree-item').allInnerTexts();
+    expect(tree).toHaveLength(1);
+    expect(tree[0]).toContain(String(pid));
+    expect(tree[0]).toContain('counter');
+    const row = (await page.locator('#process-table tbody tr').first().locator('td').allInnerTexts()).map((t) => t.trim());
+    expect(row[0]).toBe(String(pid));
+    expect(row[2]).toContain('counter');
+    expect(row[3]).toMatch(/^[SR] \((sleeping|running)\)$/);
+    expect(row[8]).toContain(`counter ${logPath} 5`);
+
+    await page.click(`#tree .tree-item[data-pid="${pid}"]`);
+    await page.waitForSelector('#view.view-overview');
+    expect(await page.locator('#view').innerText()).toContain(logPath);
+    await shot(page, '2-overview');
+
+    await view(page, 'threads');
+    const regs = await page.locator('.thread .reg').allInnerTexts();
+    expect(regs).toHaveLength(27);
+    expect(regs.find((r) => r.startsWith('rip'))).toMatch(/rip\s+0x[0-9a-f]{16}/);
+    await shot(page, '3-threads');
+
+    await view(page, 'memory');
+    await page.waitForSelector(`body[data-picture="${pid}"]`);
+    const heapRow = page.locator('#vma-table tbody tr', { hasText: '[heap]' });
+    expect(await heapRow.count()).toBe(1);
+    expect(await page.locator('#memory-picture .block').count()).toBe(await page.locator('#vma-table tbody tr').count());
+    await shot(page, '4-memory');
+
+    await view(page, 'files');
+    const fds = await page.locator('#fd-table tbody tr').evaluateAll((rows) =>
+      rows.map((r) => [...r.querySelectorAll('td')].map((td) => (td as HTMLElement).innerText.trim())));
+    const node = await openImage(imageA);
+    const p = node.process(pid)!;
+    await node.close();
+    expect(fds.map((r) => Number(r[0]))).toEqual(p.fds.map((f) => f.fd));
+    const log = fds.find((r) => r[2] === logPath)!;
+    const logFd = p.fds.find((f) => f.path === logPath)!;
+    expect(log).toBeDefined();
+    expect(log[0]).toBe(String(logFd.fd));
+    expect(log[1]).toBe('file');
+    expect(log[3]).toContain('O_WRONLY');
+    expect(log[5]).toBe(logFd.pos!.toLocaleString('en-US'));
+    expect(logFd.pos).toBeGreaterThan(0);
+    await shot(page, '5-files');
+
+    await view(page, 'env');
+    await shot(page, '6-env');
+    expect(errors).toEqual([]);
+  });
+
+  it('searches the memory for the marker string and lands on its address in the hex view', async () => {
+    const { page, errors } = await newPage('dark');
+    await openViaPicker(page, imageA);
+    await page.waitForSelector('body[data-ready="1"]');
+    await page.keyboard.press('/');
+    await page.waitForSelector('#search-input:focus');
+    await page.keyboard.type(`CRYO-COUNTER-MARKER-${pid}`);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('body[data-search="done"]');
+    const hits = await page.locator('#search-results a.hit').allInnerTexts();
+    expect(hits).toContain('0x' + marker.toString(16));
+    // The page went to the first hit; the heap copy is the one the program printed.
+    await page.click(`#search-results a.hit[data-addr="0x${marker.toString(16)}"]`);
+    await page.waitForFunction((a) => location.hash.includes(`addr=${a}`), '0x' + marker.toString(16));
+    await page.waitForFunction((a) => document.getElementById('hexdump')?.dataset.addr === a, '0x' + (marker & ~15n).toString(16));
+    const selected = await page.locator('.hexascii .sel').allInnerTexts();
+    expect(selected.join('')).toBe(`CRYO-COUNTER-MARKER-${pid}`);
+    expect(await page.locator('.where').innerText()).toContain('[heap]');
+    await shot(page, '7-hex-search');
+
+    // Deep link: a fresh page opened on the same fragment shows the same process, view and address.
+    const hash = await page.evaluate(() => location.hash);
+    expect(hash).toContain(`pid=${pid}`);
+    expect(hash).toContain('view=hex');
+    expect(errors).toEqual([]);
+  });
+
+  it('compares two images: changed pages marked on the memory picture, fd offsets in the table', async () => {
+    const { page, errors } = await newPage();
+    await openViaPicker(page, imageA);
+    await page.waitForSelector('body[data-ready="1"]');
+    await openViaPicker(page, imageB, 'Compare…');
+    await page.waitForSelector('body[data-diff="done"]', { timeout: 30_000 });
+    const row = (await page.locator('#diff-table tbody tr').first().locator('td').allInnerTexts()).map((t) => t.trim());
+    expect(row[0]).toBe(String(pid));
+    expect(row[2]).toBe('changed');
+    expect(row[4]).toMatch(/fd \d+ changed \(pos [\d]+ → [\d]+/);
+    const changed = Number(row[6]!.split(' of ')[0]!.replace(/,/g, ''));
+    expect(changed).toBeGreaterThan(0);
+    // The page holding the program's counter variable changed.
+    const counterPage = '0x' + (counterAddr & ~4095n).toString(16);
+    expect(await page.locator('#changed-pages a').allInnerTexts()).toContain(counterPage);
+    await shot(page, '8-diff');
+
+    await page.click(`#tree .tree-item[data-pid="${pid}"]`);
+    await view(page, 'memory');
+    await page.waitForSelector(`body[data-picture="${pid}"]`);
+    // Red cells on the picture: read the canvas of the VMA holding the counter variable.
+    const reds = await page.evaluate((addr) => {
+      const rows = [...document.querySelectorAll('#vma-table tbody tr')] as HTMLElement[];
+      const i = rows.findIndex((r) => {
+        const [s, e] = [...r.querySelectorAll('td')].slice(0, 2).map((td) => BigInt((td as HTMLElement).innerText.trim()));
+        return BigInt(addr) >= s! && BigInt(addr) < e!;
+      });
+      const canvas = document.querySelector(`#memory-picture .block[data-vma="${i}"] canvas`) as HTMLCanvasElement;
+      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      const changed = getComputedStyle(document.body).getPropertyValue('--changed').trim();
+      const rgb = [1, 3, 5].map((k) => parseInt(changed.slice(k, k + 2), 16));
+      let n = 0;
+      for (let k = 0; k < data.length; k += 4) if (data[k] === rgb[0] && data[k + 1] === rgb[1] && data[k + 2] === rgb[2]) n++;
+      return n;
+    }, counterAddr.toString());
+    expect(reds).toBeGreaterThan(0);
+    expect(await page.locator('#vma-table .changed-count').count()).toBeGreaterThan(0);
+    await shot(page, '9-diff-memory');
+
+    await view(page, 'files');
+    expect(await page.locator('#fd-table .badge-changed').count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows a clear message for a damaged image', async () => {
+    const { page, errors } = await newPage();
+    await openViaPicker(page, broken);
+    await page.waitForSelector('body[data-ready="error"]');
+    let expected = '';
+    try {
+      await openImage(broken);
+    } catch (error) {
+      expected = (error as Error).message;
+    }
+    expect(expected).toMatch(/offset \d+/);
+    expect(await page.locator('#error .error-message').innerText()).toBe(expected);
+    expect(await page.locator('#error').innerText()).toContain('expected');
+    await shot(page, '10-error');
+    expect(errors).toEqual([]);
+  });
+});
