@@ -306,7 +306,7 @@ static int seize_all(struct rst_image *img)
 		if (!p->tasks)
 			return rst_fail(ENOMEM, "allocating threads of %d", p->pid);
 		p->ntasks = 1;
-		if (rst_task_seize(&p->tasks[0], p->pid, img))
+		if (rst_task_seize(&p->tasks[0], p->pid, img) || rst_close_helper_fds(img, &p->tasks[0]))
 			return -1;
 	}
 	return 0;

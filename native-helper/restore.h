@@ -203,6 +203,8 @@ int rst_plan_fds(struct rst_image *img);          /* before anything is created 
 int rst_prepare_pipes(struct rst_image *img);     /* in the helper, before the tree is created */
 int rst_child_fds(struct rst_image *img, struct rst_proc *p, char *err, size_t errlen);
 void rst_close_pipes(struct rst_image *img);
+struct rst_task;
+int rst_close_helper_fds(struct rst_image *img, struct rst_task *t);
 
 /* restore_proc.c */
 int rst_preflight_pids(struct rst_image *img);

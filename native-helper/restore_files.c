@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "restore.h"
@@ -407,5 +408,18 @@ int rst_child_fds(struct rst_image *img, struct rst_proc *p, char *err, size_t e
 	for (int fd = 0; fd < img->fd_base; fd++)
 		if (!is_image_fd(p, fd))
 			close(fd);
+	return 0;
+}
+
+/* The process closes the helper's descriptors itself once it is ready, but the helper may stop it
+ * before it gets there: closing them again from inside the stopped process makes that race harmless. */
+int rst_close_helper_fds(struct rst_image *img, struct rst_task *t)
+{
+	long r;
+
+	if (rst_syscall(t, &r, SYS_close_range, img->fd_base, ~0u, 0, 0, 0, 0))
+		return -1;
+	if (r < 0)
+		return rst_fail(-r, "closing the helper's descriptors (%d and up) in %d", img->fd_base, t->tid);
 	return 0;
 }

@@ -162,6 +162,29 @@ function comparable(p: Record<string, any>, isRoot: boolean): Record<string, str
   return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, hex(v)]));
 }
 
+function expectSameImage(image: string, again: string, rootPid: number) {
+  const before = processes(image);
+  const after = processes(again);
+  expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+  for (const key of Object.keys(before)) {
+    const [a, b] = [before[Number(key)], after[Number(key)]];
+    expect(b.vmas.map((v: any) => `${v.start}-${v.end} ${v.name}`)).toEqual(a.vmas.map((v: any) => `${v.start}-${v.end} ${v.name}`));
+    const [x, y] = [comparable(a, Number(key) === rootPid), comparable(b, Number(key) === rootPid)];
+    for (const k of Object.keys(x)) {
+      if (y[k] !== x[k] && process.env.CRYO_DIFF) writeFileSync(`${process.env.CRYO_DIFF}-${k}`, `${x[k]}\n${y[k]}\n`);
+      expect(y[k], `process ${key}: ${k}`).toBe(x[k]);
+    }
+  }
+}
+
+/** Pending and blocked signals of a process and of each of its threads, from /proc. */
+function signalState(pid: number): string[] {
+  const pick = (text: string) => text.split('\n').filter((l) => /^(SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt):/.test(l)).join(' ');
+  return readdirSync(`/proc/${pid}/task`)
+    .sort()
+    .map((tid) => `${tid}: ${pick(readText(`/proc/${pid}/task/${tid}/status`))}`);
+}
+
 function consecutive(text: string): number {
   const lines = text.trim().split('\n');
   lines.forEach((line, i) => expect(line).toBe(`count ${i + 1}`));
@@ -324,18 +347,25 @@ describe('cryo-helper restore', () => {
     expect(text).toMatch(/^fpu ok blocks=\d+\n$/);
   });
 
-  it('sleeper: a nanosleep ends on time and a blocked read returns when data arrives', async () => {
+  it('sleeper: a nanosleep ends on time, a blocked read returns when data arrives, signals stay pending', async () => {
     const out = join(dir.path, 'sleeper.out');
     const image = join(dir.path, 'sleeper.cryo');
+    const again = join(dir.path, 'sleeper-again.cryo');
     const p = await start('sleeper', [out, '3']);
     const pid = Number(p.ready.pid);
     const started = Date.now();
     await sleep(500);
+    const signals = signalState(pid);
+    expect(signals.join('\n')).toMatch(/ShdPnd:\s+0*800 /); // SIGUSR2, blocked, pending for the process
     dump(pid, image);
     const remaining = 3000 - (Date.now() - started);
     await waitFor('the original to die', () => !alive(pid));
     const restoredAt = Date.now();
     const r = track(restore(image), [pid]);
+    await until(r, 'the restored sleeper', () => restored(pid, 'sleeper'));
+    expect(signalState(pid)).toEqual(signals);
+    dump(pid, again, { kill: false }); // sigaltstack, rseq, robust list, TID address, mm, fds
+    expectSameImage(image, again, pid);
     await until(r, 'the slept line', () => readText(out).includes('slept'), 8000);
     const took = Date.now() - restoredAt;
     expect(took).toBeGreaterThan(remaining - 700);
@@ -401,15 +431,7 @@ describe('cryo-helper restore', () => {
     const r = track(restore(image), [...kids, pid]);
     await until(r, 'the restored tree', () => restored(pid, 'cryo-tree-par') && kids.every((k, i) => restored(k, `cryo-child-${i + 1}`)));
     dump(pid, again, { tree: true, kill: false });
-    const before = processes(image);
-    const after = processes(again);
-    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
-    for (const key of Object.keys(before)) {
-      const [a, b] = [before[Number(key)], after[Number(key)]];
-      expect(b.vmas.map((v: any) => `${v.start}-${v.end} ${v.name}`)).toEqual(a.vmas.map((v: any) => `${v.start}-${v.end} ${v.name}`));
-      const [x, y] = [comparable(a, Number(key) === pid), comparable(b, Number(key) === pid)];
-      for (const k of Object.keys(x)) expect(y[k], `process ${key}: ${k}`).toBe(x[k]);
-    }
+    expectSameImage(image, again, pid);
   });
 
   describe('damaged images', () => {

@@ -1,7 +1,9 @@
 /* sleeper OUTFILE [SECONDS]: two threads blocked in the kernel. One sleeps SECONDS (default 3) in
  * nanosleep, going on with the remaining time when interrupted, then appends "slept" to OUTFILE; the
  * other blocks in read() on a pipe and appends "read <line>" when bytes arrive. SIGUSR1 makes the main
- * thread write "CRYO-WAKE" into the pipe. The main thread joins both, appends "done" and exits 0. */
+ * thread write "CRYO-WAKE" into the pipe. The main thread joins both, appends "done" and exits 0.
+ * Signal state to carry over: SIGUSR2 is blocked everywhere and pending twice, once for the process
+ * and once for the sleeping thread; the reader thread runs with a sigaltstack. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -42,7 +44,9 @@ static void *reader(void *arg)
 {
 	char buf[64], line[96];
 	ssize_t n;
+	stack_t ss = { .ss_sp = malloc(65536), .ss_size = 65536 };
 	(void)arg;
+	sigaltstack(&ss, NULL);
 	do
 		n = read(pipe_fd[0], buf, sizeof buf - 1);
 	while (n < 0 && errno == EINTR);
@@ -68,9 +72,15 @@ int main(int argc, char **argv)
 		return 1;
 	struct sigaction sa = { .sa_handler = on_usr1 };
 	sigaction(SIGUSR1, &sa, NULL);
+	sigset_t usr2;
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
 	pthread_t a, b;
 	pthread_create(&a, NULL, sleeper, NULL);
 	pthread_create(&b, NULL, reader, NULL);
+	kill(getpid(), SIGUSR2);
+	pthread_kill(a, SIGUSR2);
 	printf("READY pid=%d seconds=%ld\n", getpid(), seconds);
 	fflush(stdout);
 	while (!go)
