@@ -2,12 +2,15 @@
 #include "errmsg.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 static char message[1024];
 static int have_message;
+/* The page writer thread (pagewriter.c) may fail while the main thread does. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 const char *cryo_errname(int err)
 {
@@ -25,6 +28,7 @@ int cryo_fail(int err, const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 
+	pthread_mutex_lock(&lock);
 	if (!have_message) {
 		va_start(ap, fmt);
 		int n = vsnprintf(message, sizeof message, fmt, ap);
@@ -35,6 +39,7 @@ int cryo_fail(int err, const char *fmt, ...)
 			snprintf(message + n, sizeof message - n, ": %s (%s)", cryo_errname(err), strerror(err));
 		have_message = 1;
 	}
+	pthread_mutex_unlock(&lock);
 	errno = saved;
 	return -1;
 }

@@ -147,8 +147,8 @@ static int remember(struct image_writer *w, uint64_t offset, const unsigned char
 	return 0;
 }
 
-static void section_header(unsigned char *h, uint16_t type, uint32_t owner, uint64_t key,
-			   const void *payload, size_t len)
+static void section_header(unsigned char *h, uint16_t type, uint32_t owner, uint64_t key, size_t len,
+			   uint32_t payload_crc)
 {
 	memcpy(h, CRYO_SECTION_MAGIC, 4);
 	le16(h + 4, type);
@@ -158,17 +158,17 @@ static void section_header(unsigned char *h, uint16_t type, uint32_t owner, uint
 	le64(h + 16, key);
 	le64(h + 24, len);
 	le64(h + 32, len);
-	le32(h + 40, crc32c_update(0, payload, len));
+	le32(h + 40, payload_crc);
 	le32(h + 44, crc32c_update(0, h, 44));
 }
 
-int iw_section(struct image_writer *w, uint16_t type, uint32_t owner, uint64_t key, const void *payload,
-	       size_t len)
+int iw_section_crc(struct image_writer *w, uint16_t type, uint32_t owner, uint64_t key, const void *payload,
+		   size_t len, uint32_t payload_crc)
 {
 	unsigned char h[CRYO_SECTION_HEADER_SIZE];
 	uint64_t at = w->offset;
 
-	section_header(h, type, owner, key, payload, len);
+	section_header(h, type, owner, key, len, payload_crc);
 	if (type != CRYO_SEC_INDEX) {
 		if (remember(w, at, h))
 			return -1;
@@ -177,6 +177,12 @@ int iw_section(struct image_writer *w, uint16_t type, uint32_t owner, uint64_t k
 	if (out(w, h, sizeof h) || out(w, payload, len))
 		return -1;
 	return 0;
+}
+
+int iw_section(struct image_writer *w, uint16_t type, uint32_t owner, uint64_t key, const void *payload,
+	       size_t len)
+{
+	return iw_section_crc(w, type, owner, key, payload, len, crc32c_update(0, payload, len));
 }
 
 int iw_blob(struct image_writer *w, uint32_t owner, uint64_t id, const void *data, size_t len)

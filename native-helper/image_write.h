@@ -24,6 +24,9 @@ int iw_open(struct image_writer *w, const char *path);
 /* One section with its whole (raw-codec) payload. The caller keeps the type's size limit. */
 int iw_section(struct image_writer *w, uint16_t type, uint32_t owner, uint64_t key, const void *payload,
 	       size_t len);
+/* The same with the payload's CRC32C already computed by the caller. */
+int iw_section_crc(struct image_writer *w, uint16_t type, uint32_t owner, uint64_t key, const void *payload,
+		   size_t len, uint32_t payload_crc);
 /* A blob: its bytes split into BLOB sections of at most 1 MiB (none when len is 0). */
 int iw_blob(struct image_writer *w, uint32_t owner, uint64_t id, const void *data, size_t len);
 /* INDEX + footer, flush, fsync and rename into place. Frees everything; on failure the temp is removed. */

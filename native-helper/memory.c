@@ -14,6 +14,7 @@
 
 #include "errmsg.h"
 #include "format.h"
+#include "pagewriter.h"
 #include "proc.h"
 
 #define PAGE CRYO_PAGE_SIZE
@@ -25,7 +26,6 @@
 #define PAGEMAP_BATCH 65536
 /* Pages read per process_vm_readv: 8 MiB, cut into 1 MiB PAGEDATA sections. */
 #define READ_BATCH 2048
-#define SECTION_PAGES (CRYO_MAX_DATA_SECTION / PAGE)
 #define MAX_IOV 1024
 
 /* Which pages of a VMA the image stores (FORMAT.md §5.3). */
@@ -552,13 +552,45 @@ static int read_batch(pid_t pid, struct batch *b, int *memfd)
 	return 0;
 }
 
-static int write_batch(struct image_writer *w, const struct memory *m, const unsigned char *buf,
-		       size_t pages, uint64_t first_index)
+/* Two buffers: the page writer writes one while we read into the other. */
+struct page_buffers {
+	struct batch *b;
+	unsigned char *buf[2];
+	int cur;
+	int memfd;
+	uint64_t next_index;
+	struct page_writer *pw;
+};
+
+/* Read the batch gathered in the current buffer, hand it to the writer, switch buffers. */
+static int flush_batch(const struct memory *m, struct page_buffers *pb)
 {
-	for (size_t done = 0; done < pages; done += SECTION_PAGES) {
-		size_t n = pages - done < SECTION_PAGES ? pages - done : SECTION_PAGES;
-		if (iw_section(w, CRYO_SEC_PAGEDATA, (uint32_t)m->pid, first_index + done, buf + done * PAGE,
-			       n * PAGE))
+	struct batch *b = pb->b;
+
+	if (!b->pages)
+		return 0;
+	if (read_batch(m->pid, b, &pb->memfd) || pw_submit(pb->pw, pb->buf[pb->cur], b->pages, pb->next_index))
+		return -1;
+	pb->next_index += b->pages;
+	pb->cur ^= 1;
+	b->n = 0, b->pages = 0;
+	return 0;
+}
+
+static int gather_run(const struct memory *m, struct page_buffers *pb, const struct page_run *run)
+{
+	struct batch *b = pb->b;
+
+	for (uint32_t used = 0; used < run->count;) {
+		size_t n = run->count - used;
+		if (n > READ_BATCH - b->pages)
+			n = READ_BATCH - b->pages;
+		b->local[b->n] = (struct iovec){ pb->buf[pb->cur] + b->pages * PAGE, n * PAGE };
+		b->remote[b->n] = (struct iovec){ (void *)(uintptr_t)(run->vaddr + (uint64_t)used * PAGE), n * PAGE };
+		b->n++;
+		b->pages += n;
+		used += n;
+		if ((b->pages == READ_BATCH || b->n == MAX_IOV) && flush_batch(m, pb))
 			return -1;
 	}
 	return 0;
@@ -566,51 +598,36 @@ static int write_batch(struct image_writer *w, const struct memory *m, const uns
 
 int memory_write_pages(struct image_writer *w, const struct memory *m)
 {
-	struct batch *b = malloc(sizeof *b);
-	unsigned char *buf = malloc((size_t)READ_BATCH * PAGE);
-	uint64_t next_index = 0;
-	int memfd = -1, rc = -1;
+	struct page_buffers pb = { .memfd = -1 };
+	int rc = -1;
 
-	if (!b || !buf) {
+	if (!m->store_pages)
+		return 0;
+	pb.b = calloc(1, sizeof *pb.b);
+	pb.buf[0] = malloc((size_t)READ_BATCH * PAGE);
+	pb.buf[1] = malloc((size_t)READ_BATCH * PAGE);
+	if (!pb.b || !pb.buf[0] || !pb.buf[1]) {
 		cryo_fail(ENOMEM, "allocate page buffers");
 		goto out;
 	}
-	b->n = 0, b->pages = 0;
-	for (size_t i = 0; i <= m->nruns; i++) {
-		const struct page_run *run = i < m->nruns ? &m->runs[i] : NULL;
-		uint32_t used = 0;
-		while (run && run->kind == CRYO_PAGE_DATA && used < run->count) {
-			size_t n = run->count - used;
-			if (n > READ_BATCH - b->pages)
-				n = READ_BATCH - b->pages;
-			b->local[b->n] = (struct iovec){ buf + b->pages * PAGE, n * PAGE };
-			b->remote[b->n] = (struct iovec){ (void *)(uintptr_t)(run->vaddr + (uint64_t)used * PAGE), n * PAGE };
-			b->n++;
-			b->pages += n;
-			used += n;
-			if (b->pages == READ_BATCH || b->n == MAX_IOV) {
-				if (read_batch(m->pid, b, &memfd) || write_batch(w, m, buf, b->pages, next_index))
-					goto out;
-				next_index += b->pages;
-				b->n = 0, b->pages = 0;
-			}
-		}
-	}
-	if (b->pages) {
-		if (read_batch(m->pid, b, &memfd) || write_batch(w, m, buf, b->pages, next_index))
-			goto out;
-		next_index += b->pages;
-	}
-	if (next_index != m->store_pages) {
-		cryo_fail(0, "process %d: wrote %" PRIu64 " pages, page map has %" PRIu64, m->pid, next_index,
-			  m->store_pages);
+	if (pw_start(&pb.pw, w, (uint32_t)m->pid))
 		goto out;
-	}
 	rc = 0;
+	for (size_t i = 0; i < m->nruns && !rc; i++)
+		if (m->runs[i].kind == CRYO_PAGE_DATA)
+			rc = gather_run(m, &pb, &m->runs[i]);
+	if (!rc)
+		rc = flush_batch(m, &pb);
+	if (pw_finish(pb.pw))
+		rc = -1;
+	if (!rc && pb.next_index != m->store_pages)
+		rc = cryo_fail(0, "process %d: wrote %" PRIu64 " pages, page map has %" PRIu64, m->pid,
+			       pb.next_index, m->store_pages);
 out:
-	if (memfd >= 0)
-		close(memfd);
-	free(buf);
-	free(b);
+	if (pb.memfd >= 0)
+		close(pb.memfd);
+	free(pb.buf[0]);
+	free(pb.buf[1]);
+	free(pb.b);
 	return rc;
 }
