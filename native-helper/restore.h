@@ -99,6 +99,7 @@ struct rst_proc {
 	int pid, ppid, pgid, sid;
 	char *comm, *exe, *cwd, *root;
 	int umask;
+	char state;                 /* letter of /proc/PID/stat before the freeze */
 	int64_t personality;
 	int64_t uid[4], gid[4];
 	int64_t *groups;

@@ -360,6 +360,11 @@ int rst_load_process(struct rst_image *img, const struct img_section *s, unsigne
 	p->cwd = mp_strdup(mp_get(m, "cwd"));
 	p->root = mp_strdup(mp_get(m, "root"));
 	p->umask = (int)mp_get_int(m, "umask", 022);
+	{
+		char *st = mp_strdup(mp_get(m, "state"));
+		p->state = st && *st ? st[0] : 'S';
+		free(st);
+	}
 	p->personality = mp_get_int(m, "personality", 0);
 	load_creds(p, mp_get(m, "creds"));
 	load_rlimits(p, mp_get(m, "rlimits"));

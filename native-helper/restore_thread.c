@@ -316,6 +316,9 @@ int rst_detach_process(struct rst_image *img, struct rst_proc *p)
 	int rc = 0;
 
 	(void)img;
+	/* a process that was stopped (job control) stops again as soon as it is let go */
+	if (p->state == 'T' && kill(p->pid, SIGSTOP) < 0)
+		rc = rst_fail(errno, "re-stopping process %d, which was stopped at dump time", p->pid);
 	for (int i = p->ntasks - 1; i >= 0; i--)
 		if (rst_task_detach(&p->tasks[i]))
 			rc = -1;

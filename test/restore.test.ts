@@ -185,6 +185,65 @@ function signalState(pid: number): string[] {
     .map((tid) => `${tid}: ${pick(readText(`/proc/${pid}/task/${tid}/status`))}`);
 }
 
+const crcTable = Array.from({ length: 256 }, (_, i) => {
+  let c = i;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32c(b: Buffer): number {
+  let c = 0xffffffff;
+  for (const byte of b) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Changes one byte of a PAGEDATA payload and re-signs everything that covers it (payload CRC,
+ * header CRC, its INDEX entry, the INDEX CRCs), so that only a semantic check can notice. */
+function patchPage(image: Buffer, owner: number, storeIndex: number, offsetInPage: number): Buffer {
+  const b = Buffer.from(image);
+  let index = -1;
+  let target = -1;
+  for (let off = 16; off + 48 <= b.length - 32; ) {
+    const type = b.readUInt16LE(off + 4);
+    const len = Number(b.readBigUInt64LE(off + 24));
+    const key = Number(b.readBigUInt64LE(off + 16));
+    if (type === 4 && b.readUInt32LE(off + 8) === owner && key <= storeIndex && storeIndex < key + len / 4096) target = off;
+    if (type === 127) {
+      index = off;
+      break;
+    }
+    off += 48 + len;
+  }
+  const key = Number(b.readBigUInt64LE(target + 16));
+  const len = Number(b.readBigUInt64LE(target + 24));
+  b[target + 48 + (storeIndex - key) * 4096 + offsetInPage] ^= 0xff;
+  b.writeUInt32LE(crc32c(b.subarray(target + 48, target + 48 + len)), target + 40);
+  b.writeUInt32LE(crc32c(b.subarray(target, target + 44)), target + 44);
+  const indexLen = Number(b.readBigUInt64LE(index + 24));
+  for (let e = index + 48; e < index + 48 + indexLen; e += 56)
+    if (Number(b.readBigUInt64LE(e)) === target) b.set(b.subarray(target, target + 48), e + 8);
+  b.writeUInt32LE(crc32c(b.subarray(index + 48, index + 48 + indexLen)), index + 40);
+  b.writeUInt32LE(crc32c(b.subarray(index, index + 44)), index + 44);
+  return b;
+}
+
+/** The store index of the page at addr (the PAGEMAP section of owner, FORMAT.md §5.1). */
+function storeIndexOf(image: Buffer, owner: number, addr: number): number {
+  for (let off = 16; off + 48 <= image.length - 32; ) {
+    const type = image.readUInt16LE(off + 4);
+    const len = Number(image.readBigUInt64LE(off + 24));
+    if (type === 3 && image.readUInt32LE(off + 8) === owner)
+      for (let e = off + 48; e < off + 48 + len; e += 24) {
+        const vaddr = Number(image.readBigUInt64LE(e));
+        const count = image.readUInt32LE(e + 8);
+        if (image.readUInt16LE(e + 12) === 0 && vaddr <= addr && addr < vaddr + count * 4096)
+          return Number(image.readBigUInt64LE(e + 16)) + (addr - vaddr) / 4096;
+      }
+    off += 48 + len;
+  }
+  throw new Error(`no stored page at ${addr.toString(16)}`);
+}
+
 function consecutive(text: string): number {
   const lines = text.trim().split('\n');
   lines.forEach((line, i) => expect(line).toBe(`count ${i + 1}`));
@@ -419,6 +478,30 @@ describe('cryo-helper restore', () => {
     await until(r, 'the wake-up', () => readText(out).includes('read CRYO-WAKE'));
   });
 
+  it('--detach returns at once; the restored process runs on under the next subreaper', async () => {
+    const out = join(dir.path, 'detach.out');
+    const image = join(dir.path, 'detach.cryo');
+    const p = await start('counter', [out, '20']);
+    const pid = Number(p.ready.pid);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const lines = readText(out).trim().split('\n').length;
+    // the wrapper stands in for a service manager: the restored process is reparented to it
+    const wrapper = spawn(join(programsDir, 'subreaper'), [helperPath, 'restore', '--detach', '-i', image], { stdio: 'ignore' });
+    const wrapperExit = new Promise((resolve) => wrapper.once('exit', resolve));
+    try {
+      await waitFor('the restored counter, reparented', () => restored(pid, 'counter') && parent(pid) === wrapper.pid);
+      await waitFor('it to count on', () => consecutive(readText(out)) > lines + 5);
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      expect(await wrapperExit).toBe(0); // the helper's status, once the wrapper has reaped the counter too
+    }
+  });
+
   it('a dump of the restored tree repeats the original image (memory map, fds, threads, signals, mm, creds)', async () => {
     const out = join(dir.path, 'redump.out');
     const image = join(dir.path, 'redump.cryo');
@@ -497,6 +580,24 @@ describe('cryo-helper restore', () => {
       expect(stderr).toContain('killed and reaped');
       stderr = await refused(image.subarray(0, s.offset + 48 + 4096), /truncated image.*killed and reaped/, true);
       expect(stderr).toContain('killed and reaped');
+    });
+
+    it('a vDSO that is not the running kernel\'s is refused (the pages are checked), nothing stays', async () => {
+      const proc = processes(join(dir.path, 'damage.cryo'))[pid];
+      const vdso = proc.vmas.find((v: any) => v.kind === 'vdso');
+      const bad = patchPage(image, pid, storeIndexOf(image, pid, vdso.start), 3000);
+      const stderr = await refused(bad, /vDSO differs from the running kernel's.*killed and reaped/);
+      expect(stderr).toContain('refusing');
+    });
+
+    it('a caller who is not root may not restore root\'s process', async () => {
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', helperPath, 'restore', '-i', '-'], {
+        input: image,
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`process ${pid} ran as uid 0 gid 0; only root may restore another user's process`);
+      expect(alive(pid)).toBe(false);
     });
 
     it('a bad footer is refused and nothing stays', async () => {
