@@ -12,6 +12,7 @@ export { CryoWasm, type PageCounts } from './core/wasm.js';
 export { openImage, CryoImage, MAX_MEMORY_READ, type OpenOptions } from './core/reader.js';
 export { scanSections, type WalkOptions, type WalkSummary } from './core/scanner.js';
 export { verifyImage, type VerifyReport } from './core/verify.js';
+export { decodePayload, type SectionDecoder } from './core/contents.js';
 export { readTableOfContents, type TableOfContents } from './core/toc.js';
 export {
   ImageWriter, MemorySink, encodeMetadata, u64Bin,

@@ -6,13 +6,45 @@
  * @module
  */
 import type { ByteSource } from './byte-source.js';
-import { CryoFormatError } from './errors.js';
-import { FILE_HEADER_SIZE, INDEX_ENTRY_SIZE, SECTION_HEADER_SIZE, SectionType, type SectionInfo } from './format.js';
+import { CryoFormatError, CryoUnsupportedError } from './errors.js';
+import { Codec, FILE_HEADER_SIZE, INDEX_ENTRY_SIZE, SECTION_HEADER_SIZE, SectionType, type SectionInfo } from './format.js';
 import { decodeMetadataMap, imageMetaFromMap, int, processFromMap } from './metadata.js';
 import type { ImageMeta, ProcessInfo } from './model.js';
 import { PageStore } from './page-store.js';
 import { checkPayloadCrc, indexMismatchError, sameHeader } from './toc.js';
 import type { CryoWasm } from './wasm.js';
+
+/**
+ * Decodes section payloads stored with a codec other than raw (FORMAT §3.1). The reader itself only
+ * knows codec 0; a codec module plugs in here (OpenOptions.decoder).
+ */
+export interface SectionDecoder {
+  /**
+   * The decoded payload (exactly raw_length bytes) of `section`, whose stored bytes `stored` have
+   * passed their CRC check. Throws CryoFormatError for a malformed payload and CryoUnsupportedError
+   * for a codec it does not know.
+   */
+  decode(section: SectionInfo, stored: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+/** The decoded payload of a section: the stored bytes for codec raw, else what `decoder` gives. */
+export async function decodePayload(section: SectionInfo, stored: Uint8Array, decoder: SectionDecoder | undefined): Promise<Uint8Array> {
+  if (section.codec === Codec.RAW) return stored;
+  if (!decoder) {
+    throw new CryoUnsupportedError({
+      code: 'UNKNOWN_CODEC', offset: section.offset, subject: 'section',
+      reason: `codec ${section.codec} needs a decoder, and none was given`, expected: 'codec 0 (raw)', found: String(section.codec),
+    });
+  }
+  const decoded = await decoder.decode(section, stored);
+  if (decoded.length !== section.rawLength) {
+    throw new CryoFormatError({
+      code: 'DECODED_LENGTH', offset: section.offset, subject: 'section',
+      reason: `codec ${section.codec} payload decodes to the wrong length`, expected: String(section.rawLength), found: String(decoded.length),
+    });
+  }
+  return decoded;
+}
 
 /** Coalesced metadata reads never exceed this many bytes (unless one section is larger). */
 const MAX_COALESCED_READ = 16 << 20;
@@ -23,6 +55,8 @@ export interface ImageContents {
   meta: ImageMeta;
   metaSection: SectionInfo;
   processes: ProcessInfo[];
+  /** PROCESS sections by pid. */
+  processSections: Map<number, SectionInfo>;
   stores: Map<number, PageStore>;
   /** BLOB sections by blob id, in file order. */
   blobs: Map<bigint, SectionInfo[]>;
@@ -39,6 +73,7 @@ export function structureError(offset: number, reason: string, expected?: string
  */
 export async function readContents(
   source: ByteSource, wasm: CryoWasm, sections: readonly SectionInfo[], indexOffset: number,
+  decoder?: SectionDecoder,
 ): Promise<ImageContents> {
   let metaSection: SectionInfo | undefined;
   const processSections = new Map<number, SectionInfo>();
@@ -83,7 +118,9 @@ export async function readContents(
   }
 
   const wanted = [metaSection, ...processSections.values(), ...pageMaps.values()];
-  const { payloads, version } = await readPayloads(source, wasm, wanted, indexOffset);
+  const { payloads: stored, version } = await readPayloads(source, wasm, wanted, indexOffset);
+  const payloads = new Map<SectionInfo, Uint8Array>();
+  for (const [s, bytes] of stored) payloads.set(s, await decodePayload(s, bytes, decoder));
 
   const meta = imageMetaFromMap(decodeMetadataMap(payloads.get(metaSection)!, metaSection));
   const byPid = new Map<number, ProcessInfo>();
@@ -116,7 +153,7 @@ export async function readContents(
   for (const process of byPid.values()) ordered.add(process);
   const processes = [...ordered];
 
-  return { version, meta, metaSection, processes, stores, blobs };
+  return { version, meta, metaSection, processes, processSections, stores, blobs };
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CryoFormatError } from './errors.js';
+import { CryoFormatError, CryoUnsupportedError } from './errors.js';
 import { PAGE_SIZE, PAGEMAP_ENTRY_SIZE, type SectionInfo } from './format.js';
 import { PageKind, type PageMapEntry, type PageState } from './model.js';
 import type { CryoWasm } from './wasm.js';
@@ -78,7 +78,10 @@ export class PageStore {
     return this.wasm.countPages(BigInt.asUintN(64, start), BigInt.asUintN(64, end));
   }
 
-  /** Whether the page holding `address` is stored (DATA), known zero (ZERO) or not stored. */
+  /**
+   * Whether the page holding `address` is stored (DATA), known zero (ZERO) or not stored. Page kinds
+   * newer than DATA and ZERO read as `data` (they hold content the image describes).
+   */
   pageState(address: bigint): PageState {
     if (this.entries.length === 0) return 'not-stored';
     this.bind();
@@ -121,6 +124,7 @@ export class PageStore {
         at = stop;
         continue;
       }
+      if (e.kind !== PageKind.DATA) throw this.unsupportedKind(i, e.kind);
       while (at < stop) {
         const store = e.storeIndex + Number((at - e.vaddr) / PAGE);
         const row = this.wasm.findStoreRow(store);
@@ -142,6 +146,17 @@ export class PageStore {
       }
     }
     return { reads, notStored };
+  }
+
+  private unsupportedKind(entry: number, kind: number): CryoUnsupportedError {
+    return new CryoUnsupportedError({
+      code: 'UNSUPPORTED_PAGE_KIND',
+      offset: (this.pageMapSection?.payloadOffset ?? 0) + entry * PAGEMAP_ENTRY_SIZE,
+      subject: 'page-map entry',
+      reason: `page kind ${kind} cannot be read by this reader`,
+      expected: 'DATA (0) or ZERO (1)',
+      found: String(kind),
+    });
   }
 
   private internal(message: string): CryoFormatError {

@@ -6,8 +6,8 @@
  * @module
  */
 import { readInto, toByteSource, type ByteSource, type ImageInput } from './byte-source.js';
-import { readContents, checkHeaderCopy, type ImageContents } from './contents.js';
-import { SECTION_HEADER_SIZE, type Footer, type SectionInfo } from './format.js';
+import { readContents, checkHeaderCopy, decodePayload, type ImageContents, type SectionDecoder } from './contents.js';
+import { Codec, SECTION_HEADER_SIZE, type Footer, type SectionInfo } from './format.js';
 import type { CheckpointImage, ImageMeta, MemoryRead, PageState, ProcessInfo } from './model.js';
 import type { PageStore } from './page-store.js';
 import { checkPayloadCrc, readTableOfContents } from './toc.js';
@@ -22,7 +22,15 @@ export interface OpenOptions {
    * and relies on `verify()` for integrity.
    */
   verifyPageData?: boolean;
+  /**
+   * Decoder for sections stored with a codec other than raw (FORMAT §3.1). Without one, reading such
+   * a section throws CryoUnsupportedError naming the codec and the section's offset.
+   */
+  decoder?: SectionDecoder;
 }
+
+/** Decoded sections of a non-raw codec kept for readMemory (each at most 1 MiB). */
+const DECODED_CACHE_SECTIONS = 4;
 
 /** Largest `readMemory` length. */
 export const MAX_MEMORY_READ = 0x7fffffff;
@@ -38,7 +46,7 @@ export const MAX_MEMORY_READ = 0x7fffffff;
 export async function openImage(input: ImageInput, wasm: CryoWasm, options: OpenOptions = {}): Promise<CryoImage> {
   const source = toByteSource(input);
   const toc = await readTableOfContents(source, wasm);
-  const contents = await readContents(source, wasm, toc.sections, toc.footer.indexOffset);
+  const contents = await readContents(source, wasm, toc.sections, toc.footer.indexOffset, options.decoder);
   return new CryoImage(source, wasm, toc.footer, toc.indexSection, toc.sections, contents, options);
 }
 
@@ -55,7 +63,8 @@ export class CryoImage implements CheckpointImage {
   private readonly stores: Map<number, PageStore>;
   private readonly blobSections: Map<bigint, SectionInfo[]>;
   private readonly verifiedSections = new Set<number>();
-  private readonly verifying = new Map<number, Promise<Uint8Array>>();
+  private readonly pendingReads = new Map<number, Promise<Uint8Array>>();
+  private readonly decodedCache = new Map<number, Promise<Uint8Array>>();
 
   /** @internal use {@link openImage} */
   constructor(
@@ -101,6 +110,14 @@ export class CryoImage implements CheckpointImage {
    * header in the file matches the index and that the payload CRC matches. One read.
    */
   async readSection(section: SectionInfo): Promise<Uint8Array> {
+    return decodePayload(section, await this.readStoredSection(section), this.options.decoder);
+  }
+
+  /**
+   * The payload of a section as stored (not decoded), with the same checks as {@link readSection}:
+   * what {@link ImageWriter.copySection} takes to copy a section unchanged.
+   */
+  async readStoredSection(section: SectionInfo): Promise<Uint8Array> {
     const bytes = await this.source.read(section.offset, SECTION_HEADER_SIZE + section.storedLength);
     checkHeaderCopy(this.wasm, section, bytes.subarray(0, SECTION_HEADER_SIZE), this.footer.indexOffset);
     const payload = bytes.subarray(SECTION_HEADER_SIZE);
@@ -149,8 +166,9 @@ export class CryoImage implements CheckpointImage {
     const plan = store.plan(start, length);
     const bytes = new Uint8Array(length);
     await Promise.all(plan.reads.map(async (read) => {
-      if (this.options.verifyPageData && !this.verifiedSections.has(read.section.offset)) {
-        const payload = await this.verifyOnce(read.section);
+      const encoded = read.section.codec !== Codec.RAW;
+      if (encoded || (this.options.verifyPageData && !this.verifiedSections.has(read.section.offset))) {
+        const payload = await this.decodedOnce(read.section, encoded);
         const at = read.fileOffset - read.section.payloadOffset;
         bytes.set(payload.subarray(at, at + read.length), read.outputOffset);
         return;
@@ -166,7 +184,7 @@ export class CryoImage implements CheckpointImage {
    * stores). Never throws for a malformed file: every problem is in the report.
    */
   verify(): Promise<VerifyReport> {
-    return verifyImage(this.source, this.wasm);
+    return verifyImage(this.source, this.wasm, { decoder: this.options.decoder });
   }
 
   /** Close the underlying source (a file handle in Node). */
@@ -174,12 +192,35 @@ export class CryoImage implements CheckpointImage {
     await this.source.close?.();
   }
 
-  /** readSection, shared by concurrent readers of the same section. */
-  private verifyOnce(section: SectionInfo): Promise<Uint8Array> {
-    let pending = this.verifying.get(section.offset);
+  /**
+   * readSection, shared by concurrent readers of the same section. Decoded sections of a non-raw
+   * codec (`keep`) also stay in a small LRU cache, so reading page after page decodes a section once.
+   */
+  private decodedOnce(section: SectionInfo, keep: boolean): Promise<Uint8Array> {
+    const offset = section.offset;
+    const cached = this.decodedCache.get(offset);
+    if (cached) {
+      this.decodedCache.delete(offset);
+      this.decodedCache.set(offset, cached);
+      return cached;
+    }
+    let pending = this.pendingReads.get(offset);
     if (!pending) {
-      pending = this.readSection(section).finally(() => this.verifying.delete(section.offset));
-      this.verifying.set(section.offset, pending);
+      const read = this.readSection(section);
+      const settle = (): void => {
+        if (this.pendingReads.get(offset) === read) this.pendingReads.delete(offset);
+      };
+      read.then(settle, settle);
+      this.pendingReads.set(offset, read);
+      pending = read;
+    }
+    if (keep) {
+      const kept = pending;
+      this.decodedCache.set(offset, kept);
+      kept.catch(() => {
+        if (this.decodedCache.get(offset) === kept) this.decodedCache.delete(offset);
+      });
+      while (this.decodedCache.size > DECODED_CACHE_SECTIONS) this.decodedCache.delete(this.decodedCache.keys().next().value!);
     }
     return pending;
   }

@@ -58,6 +58,13 @@ export interface SectionSpec {
   owner?: number;
   /** Type-specific key (store index, blob id), default 0. */
   key?: bigint | number;
+  /**
+   * Codec of an already encoded payload (FORMAT §3.1), default 0 (raw). With another codec, give
+   * `rawLength`, the decoded length; the writer does not encode, it writes the payload as given.
+   */
+  codec?: number;
+  /** Decoded length, for a codec other than raw. */
+  rawLength?: number;
 }
 
 /** msgpack encoding for metadata: 64-bit integers as int64/uint64, maps with string keys. */
@@ -124,21 +131,26 @@ export class ImageWriter {
   async addSection(spec: SectionSpec, payload: Uint8Array, options: { payloadCrc?: number } = {}): Promise<SectionInfo> {
     await this.start();
     const type = spec.type;
+    const codec = spec.codec ?? Codec.RAW;
+    const rawLength = codec === Codec.RAW ? payload.length : spec.rawLength;
     if (type === SectionType.INDEX) throw new RangeError('ImageWriter: the INDEX section is written by finish()');
-    if (payload.length > sectionLimit(type)) {
-      throw new RangeError(`ImageWriter: ${sectionTypeName(type)} payload of ${payload.length} bytes exceeds ${sectionLimit(type)}`);
+    if (rawLength === undefined || !Number.isSafeInteger(rawLength) || (codec !== Codec.RAW && (payload.length === 0 || payload.length > rawLength))) {
+      throw new RangeError(`ImageWriter: codec ${codec} payload of ${payload.length} bytes needs a rawLength of at least that`);
     }
-    if (type === SectionType.PAGEDATA && (payload.length === 0 || payload.length % PAGE_SIZE !== 0)) {
-      throw new RangeError(`ImageWriter: PAGEDATA payload of ${payload.length} bytes is not whole pages`);
+    if (rawLength > sectionLimit(type)) {
+      throw new RangeError(`ImageWriter: ${sectionTypeName(type)} payload of ${rawLength} bytes exceeds ${sectionLimit(type)}`);
+    }
+    if (type === SectionType.PAGEDATA && (rawLength === 0 || rawLength % PAGE_SIZE !== 0)) {
+      throw new RangeError(`ImageWriter: PAGEDATA payload of ${rawLength} bytes is not whole pages`);
     }
     const header = {
       type,
-      codec: Codec.RAW,
+      codec,
       owner: spec.owner ?? 0,
       flags: 0,
       key: BigInt(spec.key ?? 0),
       storedLength: payload.length,
-      rawLength: payload.length,
+      rawLength,
       payloadCrc: options.payloadCrc !== undefined ? options.payloadCrc >>> 0 : this.wasm.crc32c(payload),
     };
     const headerBytes = this.wasm.encodeSectionHeader(header);
@@ -159,14 +171,17 @@ export class ImageWriter {
   }
 
   /**
-   * Copy a section of another image unchanged (type, owner, key, payload), e.g. one of an unknown type.
-   * `payload` must be what `CryoImage.readSection(section)` returned: its CRC is reused, not recomputed.
+   * Copy a section of another image unchanged (type, codec, owner, key, stored payload), e.g. one of
+   * an unknown type. `stored` must be what `CryoImage.readStoredSection(section)` returned (for codec
+   * raw, readSection gives the same bytes): its CRC is reused, not recomputed.
    */
-  copySection(section: SectionInfo, payload: Uint8Array): Promise<SectionInfo> {
-    if (payload.length !== section.rawLength) {
-      throw new RangeError(`ImageWriter: payload of ${payload.length} bytes for a section of ${section.rawLength}`);
+  copySection(section: SectionInfo, stored: Uint8Array): Promise<SectionInfo> {
+    if (stored.length !== section.storedLength) {
+      throw new RangeError(`ImageWriter: payload of ${stored.length} bytes for a section of ${section.storedLength}`);
     }
-    return this.addSection({ type: section.type, owner: section.owner, key: section.key }, payload, { payloadCrc: section.payloadCrc });
+    return this.addSection(
+      { type: section.type, owner: section.owner, key: section.key, codec: section.codec, rawLength: section.rawLength },
+      stored, { payloadCrc: section.payloadCrc });
   }
 
   /** IMAGE_META (FORMAT §6.1), msgpack-encoded. */
