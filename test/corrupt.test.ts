@@ -428,6 +428,38 @@ describe('hostile values', () => {
     expect(() => wasm.parseIndex(new Uint8Array(57), 0, 0)).toThrow(CryoWasmError);
   });
 
+  it('the raw Wasm exports return error codes for hostile arguments, never trap', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { instance } = await WebAssembly.instantiate(await readFile(new URL('../dist/cryo.wasm', import.meta.url)), {});
+    const e = instance.exports as Record<string, (...args: unknown[]) => number> & { memory: WebAssembly.Memory };
+    const top = () => e.memory.buffer.byteLength;
+    const pointers = [0, 1, top() - 1, top() - 47, top(), top() + 1, 0x7fffffff, -1];
+    const big = [0n, 1n, 1n << 32n, 1n << 60n, (1n << 64n) - 1n];
+    for (const ptr of pointers) {
+      for (const n of [0, 1, 48, 0x7fffffff, -1]) expect(() => e.crc32cUpdate!(0, ptr, n)).not.toThrow();
+      for (const x of big) {
+        expect(() => e.parseFileHeader!(ptr)).not.toThrow();
+        expect(() => e.parseSectionHeader!(ptr, x, x)).not.toThrow();
+        expect(() => e.parseFooter!(ptr, x)).not.toThrow();
+        expect(() => e.parseIndexHeader!(ptr, x, x, 0xffffffff)).not.toThrow();
+        expect(() => e.indexCheck!(ptr, 0xffffffff, x, x)).not.toThrow();
+        expect(() => e.indexCheck!(ptr, 3, x, x)).not.toThrow();
+        expect(() => e.decodeIndexEntry!(ptr)).not.toThrow();
+        expect(() => e.encodeSectionHeader!(ptr, 1, 0, 0, 0, x, x, x, 0)).not.toThrow();
+        expect(() => e.encodeFooter!(ptr, x, x, 1)).not.toThrow();
+        expect(() => e.encodeIndexEntry!(ptr, x, ptr)).not.toThrow();
+        expect(() => e.pagemapValidate!(ptr, x, x, x)).not.toThrow();
+        expect(() => e.pagemapFind!(ptr, 0xffffffff, x)).not.toThrow();
+        expect(() => e.pagemapCount!(ptr, 0xffffffff, 0n, x)).not.toThrow();
+        expect(() => e.pagestoreCheck!(ptr, 0xffffffff)).not.toThrow();
+        expect(() => e.pagestoreFind!(ptr, 0xffffffff, x)).not.toThrow();
+      }
+    }
+    for (const x of big) expect(() => e.slotReserve!(x)).not.toThrow();
+    expect(e.crc32cUpdate!(0, top(), 1)).toBe(0);
+    expect((e.errorCode as unknown as WebAssembly.Global).value).toBe(1); // BAD_ARGUMENT
+  });
+
   it('a good image survives all this (the shared Wasm instance is not poisoned)', async () => {
     const image = await openImage(tiny, wasm);
     expect(await image.readMemory(7, 0x1000, 4096)).toEqual(storePage(7, 0));
