@@ -256,7 +256,7 @@ int cmd_dump(int argc, char **argv)
 		goto fail_output;
 	if (freeze(&f, &o))
 		goto fail_output;
-	if (write_image(&iw, &f, &o))
+	if (write_image(&iw, &f, &o) || check_interrupted())
 		goto fail_frozen;
 	/* Every byte has been read: let the target go before the slow part (fsync), unless it is to be
 	 * killed, which waits until the image is safely on disk. */
