@@ -191,11 +191,17 @@ int thread_inject(struct remote *r, struct thread_state *ts)
 		return -1;
 	if (remote_syscall(r, &ret, SYS_prctl, PR_GET_TID_ADDRESS, (long)scratch, 0, 0, 0, 0))
 		return -1;
-	if (ret < 0)
+	if (ret == -EINVAL) {
+		/* A kernel without CONFIG_CHECKPOINT_RESTORE has no PR_GET_TID_ADDRESS: unknown (nil). */
+		ts->have_clear_child_tid = 0;
+	} else if (ret < 0) {
 		return cryo_fail((int)-ret, "injected prctl(PR_GET_TID_ADDRESS) in thread %d", ts->tid);
-	if (remote_read(ts->tid, scratch, &addr, sizeof addr))
-		return -1;
-	ts->clear_child_tid = addr;
+	} else {
+		if (remote_read(ts->tid, scratch, &addr, sizeof addr))
+			return -1;
+		ts->clear_child_tid = addr;
+		ts->have_clear_child_tid = 1;
+	}
 	if (remote_syscall(r, &ret, SYS_sigaltstack, 0, (long)scratch, 0, 0, 0, 0))
 		return -1;
 	if (ret < 0)
@@ -238,7 +244,11 @@ void thread_encode(struct mpw *w, const struct thread_state *ts)
 	mpw_u64bin(w, ts->sigmask);
 	mpw_str(w, "pending");
 	encode_pending(w, ts->pending, ts->npending);
-	mpw_kuint(w, "clearChildTid", ts->clear_child_tid);
+	mpw_str(w, "clearChildTid");
+	if (ts->have_clear_child_tid)
+		mpw_uint(w, ts->clear_child_tid);
+	else
+		mpw_nil(w);
 	mpw_str(w, "robustList");
 	mpw_map(w);
 	mpw_kuint(w, "head", ts->robust_head);

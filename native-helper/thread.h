@@ -29,6 +29,7 @@ struct thread_state {
 	unsigned char *pending;          /* npending siginfo_t of SIGINFO_SIZE bytes */
 	size_t npending;
 	uint64_t clear_child_tid;
+	int have_clear_child_tid;
 	uint64_t robust_head, robust_len;
 	int have_rseq;
 	uint64_t rseq_ptr;
