@@ -35,3 +35,41 @@ export async function openImage(input: Blob | Uint8Array | ByteSource, options: 
 export async function verify(input: Blob | Uint8Array | ByteSource): Promise<VerifyReport> {
   return verifyImage(input, await loadWasm());
 }
+
+// ---- CRIU checkpoints (a dropped folder or container checkpoint archive) ---------------------------
+// Loaded on first use, so that this module itself imports nothing but @msgpack/msgpack: the CRIU
+// reader needs `fflate` (gzip) too, and a zstd decompressor passed in `options.zstd` for .tar.zst.
+
+export type { ArchiveOptions, CriuDirectory, Decompressor, NamedBlob, RandomAccess } from './criu/source.js';
+export type { CriuCheckpointImage, CriuModelOptions } from './criu/model.js';
+export { CriuFormatError, CriuSourceError } from './criu/errors.js';
+
+/**
+ * A container checkpoint archive (tar, tar.gz; tar.zst with `options.zstd`) or a tar of a CRIU image
+ * directory, held in a Blob/File or bytes, as the CRIU directory inside it (read by range for tar).
+ */
+export async function openCriuArchive(
+  input: Blob | Uint8Array | import('./criu/source.js').RandomAccess,
+  options: import('./criu/source.js').ArchiveOptions = {},
+): Promise<import('./criu/source.js').CriuDirectory> {
+  return (await import('./criu/source.js')).openCriuArchive(input, options);
+}
+
+/**
+ * A CRIU image directory from picked or dropped files (`<input type=file webkitdirectory>`: pass
+ * `{ path: file.webkitRelativePath || file.name, data: file }` for each file).
+ */
+export async function directoryFromFiles(
+  files: import('./criu/source.js').NamedBlob[],
+  label = 'files',
+): Promise<import('./criu/source.js').CriuDirectory> {
+  return (await import('./criu/source.js')).directoryFromFiles(files, label);
+}
+
+/** Open a CRIU directory (from {@link openCriuArchive} or {@link directoryFromFiles}) as a model image. */
+export async function openCriuImage(
+  dir: import('./criu/source.js').CriuDirectory,
+  options: import('./criu/model.js').CriuModelOptions = {},
+): Promise<import('./criu/model.js').CriuCheckpointImage> {
+  return (await import('./criu/model.js')).openCriuImage(dir, options);
+}

@@ -15,6 +15,8 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkRange, toByteSource, type ByteSource } from './core/byte-source.js';
 import { openImage as openImageWith, type CryoImage, type OpenOptions } from './core/reader.js';
+import type { CriuCheckpointImage } from './criu/model.js';
+import { isCriuPath, openCriu } from './criu/node.js';
 import { verifyImage, type VerifyReport } from './core/verify.js';
 import { CryoWasm } from './core/wasm.js';
 import { ImageWriter, type ByteSink, type WrittenImage } from './core/writer.js';
@@ -98,27 +100,64 @@ export function loadWasm(): Promise<CryoWasm> {
 /** What the Node openImage accepts: a path, bytes, a Blob or a ByteSource. */
 export type NodeImageInput = string | URL | Uint8Array | Blob | ByteSource;
 
+/** What {@link openImage} returns: a `.cryo` image, or a CRIU checkpoint read in place (`format: 'criu'`). */
+export type AnyImage = CryoImage | CriuCheckpointImage;
+
 /**
  * Open an image from a path (or bytes, a Blob, a ByteSource). Reads only the footer, index and
- * metadata. Call `close()` on the result to close the file.
+ * metadata. A path may also name a CRIU checkpoint: an image directory or a container checkpoint
+ * archive (tar, tar.gz, tar.zst), read in place (see src/criu). Call `close()` on the result.
  */
-export async function openImage(input: NodeImageInput, options: OpenOptions = {}): Promise<CryoImage> {
+export async function openImage(input: NodeImageInput, options: OpenOptions = {}): Promise<AnyImage> {
+  const path = pathOf(input);
+  if (path !== null && (await isCriuPath(path))) return openCriu(path);
+  return openCryoImage(input, options);
+}
+
+/** Open a `.cryo` image only (what rewrite and restore need); a CRIU checkpoint is refused with a hint. */
+export async function openCryoImage(input: NodeImageInput, options: OpenOptions = {}): Promise<CryoImage> {
   const wasm = await loadWasm();
-  const source = await sourceOf(input);
+  const source = await sourceOf(input).catch((error: unknown) => notCryo(input, error));
   try {
     return await openImageWith(source, wasm, options);
   } catch (error) {
     if (typeof input === 'string' || input instanceof URL) await source.close?.();
-    throw error;
+    return notCryo(input, error);
   }
+}
+
+function pathOf(input: NodeImageInput): string | null {
+  if (typeof input === 'string') return input;
+  if (input instanceof URL) return fileURLToPath(input);
+  return null;
+}
+
+/** Rethrow `error`, or a clearer one when the path is a CRIU checkpoint rather than a `.cryo` image. */
+async function notCryo(input: NodeImageInput, error: unknown): Promise<never> {
+  const path = pathOf(input);
+  if (path !== null && (await isCriuPath(path).catch(() => false))) {
+    throw new Error(`${path} is a CRIU checkpoint, not a .cryo image: convert it first (cryo-img convert ${path} -o OUT.cryo)`, { cause: error });
+  }
+  throw error;
 }
 
 /** Verify an image file (see verifyImage): every CRC, the index against the sections, the structure. */
 export async function verifyFile(input: NodeImageInput): Promise<VerifyReport> {
   const wasm = await loadWasm();
-  const source = await sourceOf(input);
+  const source = await sourceOf(input).catch((error: unknown) => notCryo(input, error));
   try {
-    return await verifyImage(source, wasm);
+    let report: VerifyReport;
+    try {
+      report = await verifyImage(source, wasm);
+    } catch (error) {
+      return await notCryo(input, error);
+    }
+    // a tar or a directory is not a damaged .cryo image: say what it is
+    if (!report.ok && pathOf(input) !== null) {
+      const path = pathOf(input)!;
+      if (await isCriuPath(path).catch(() => false)) return await notCryo(input, new Error(report.problems[0]?.message ?? 'not a .cryo image'));
+    }
+    return report;
   } finally {
     if (typeof input === 'string' || input instanceof URL) await source.close?.();
   }

@@ -13,25 +13,29 @@ export interface InspectCliOptions {
   maps?: boolean;
   fds?: boolean;
   env?: boolean;
+  pagemap?: boolean;
 }
 
 export async function inspectCommand(path: string, options: InspectCliOptions): Promise<number> {
   try {
     const image = await openImage(path);
     try {
-      // No section filter given: everything but the environment, which may hold secrets.
-      const any = options.threads || options.maps || options.fds || options.env;
-      const report = buildInspectReport(
-        image,
-        { path, bytes: (await stat(path)).size, sections: image.sections.length },
-        {
-          pids: options.pid,
-          threads: any ? !!options.threads : true,
-          maps: any ? !!options.maps : true,
-          fds: any ? !!options.fds : true,
-          env: !!options.env,
-        },
-      );
+      // No section filter given: everything but the environment, which may hold secrets (and the page
+      // map runs, which are shown by default for CRIU checkpoints only, as `crit x DIR rss` shows them).
+      const any = options.threads || options.maps || options.fds || options.env || options.pagemap;
+      const criu = 'format' in image && image.format === 'criu';
+      const st = await stat(path);
+      const summary = 'sections' in image
+        ? { path, bytes: st.size, sections: image.sections.length }
+        : { path, bytes: st.isFile() ? st.size : await image.sizeBytes(), sections: null }; // CRIU: archive, or the directory's files
+      const report = buildInspectReport(image, summary, {
+        pids: options.pid,
+        threads: any ? !!options.threads : true,
+        maps: any ? !!options.maps : true,
+        fds: any ? !!options.fds : true,
+        env: !!options.env,
+        pagemap: any ? !!options.pagemap : criu,
+      });
       process.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : renderInspectText(report));
       return 0;
     } finally {

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { loadWasm, openImage } from '../node.js';
+import { loadWasm, openCryoImage as openImage } from '../node.js';
 import { ImageWriter, type ByteSink } from '../core/writer.js';
 import { planFromOptions, type RewriteOptions } from '../rewrite/node.js';
 import { writeRewrite } from '../rewrite/stream.js';

@@ -1,6 +1,6 @@
 // `cryo-img rewrite IN -o OUT`: give processes new PIDs and point their files at new paths.
 // --dry-run prints every change field by field and writes nothing.
-import { openImage, writeImageFile } from '../node.js';
+import { openCryoImage as openImage, writeImageFile } from '../node.js';
 import { checkRelocatedFiles } from '../rewrite/check.js';
 import { planFromOptions, type RewriteOptions } from '../rewrite/node.js';
 import type { RewritePlan } from '../rewrite/plan.js';

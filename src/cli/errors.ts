@@ -1,9 +1,11 @@
 // One place that turns any failure into a one-line message and an exit status.
 import { CryoFormatError } from '../core/errors.js';
+import { CriuFormatError, CriuSourceError } from '../criu/errors.js';
 
 /** Exit status 1: the image is bad or the operation failed; 2: usage (handled by commander). */
 export function reportFailure(context: string, error: unknown): number {
-  if (error instanceof CryoFormatError) {
+  // CRIU errors name the image file (and offset) themselves: `DIR/mm-42.img: offset 12: ...`
+  if (error instanceof CryoFormatError || error instanceof CriuFormatError || error instanceof CriuSourceError) {
     process.stderr.write(`cryo-img: ${context}: ${error.message}\n`);
     return 1;
   }

@@ -2,7 +2,7 @@
 // The JSON shape is the stable schema documented in docs/CLI.md; the text is rendered from the same
 // report so the two never disagree.
 import type { CheckpointImage, ProcessInfo, ThreadInfo, VmaInfo, FdInfo } from '../core/model.js';
-import { REGISTER_NAMES } from '../core/model.js';
+import { PageKind, REGISTER_NAMES } from '../core/model.js';
 import { openFlagNames, protString } from './names.js';
 
 export const INSPECT_SCHEMA = 'cryo-img.inspect/1';
@@ -15,6 +15,8 @@ export interface InspectOptions {
   maps: boolean;
   fds: boolean;
   env: boolean;
+  /** The page map runs and the VMAs they fall in (what `crit x DIR rss` shows). Default false. */
+  pagemap?: boolean;
 }
 
 export interface ImageSummary {
@@ -78,6 +80,7 @@ function processReport(p: ProcessInfo, options: InspectOptions) {
     ...(options.threads ? { threads: p.threads.map(threadReport) } : {}),
     ...(options.maps ? { maps: p.vmas.map(vmaReport) } : {}),
     ...(options.fds ? { fds: p.fds.map(fdReport) } : {}),
+    ...(options.pagemap ? { pageMap: pageMapReport(p) } : {}),
     ...(options.env ? { environ: p.environ } : {}),
   };
 }
@@ -112,6 +115,24 @@ function vmaReport(v: VmaInfo) {
     pagesStored: v.pagesStored,
     zeroPages: v.zeroPages,
   };
+}
+
+/** Each run of the page map, with the VMAs it falls in (both are sorted by address). */
+function pageMapReport(p: ProcessInfo) {
+  let v = 0;
+  return p.pageMap.map((run) => {
+    const end = run.vaddr + BigInt(run.pageCount * PAGE_SIZE);
+    while (v < p.vmas.length && p.vmas[v]!.end <= run.vaddr) v++;
+    const vmas: string[] = [];
+    for (let i = v; i < p.vmas.length && p.vmas[i]!.start < end; i++) vmas.push(hex(p.vmas[i]!.start)!);
+    return {
+      vaddr: hex(run.vaddr)!,
+      pages: run.pageCount,
+      kind: run.kind === PageKind.ZERO ? 'zero' : 'data',
+      storeIndex: run.kind === PageKind.ZERO ? null : run.storeIndex,
+      vmas,
+    };
+  });
 }
 
 function fdReport(f: FdInfo) {

@@ -84,15 +84,33 @@ function renderProcess(p: ProcessReport): string[] {
     out.push('', `  memory map (${p.maps.length} VMAs):`);
     out.push(
       renderTable(
-        [{ title: 'START' }, { title: 'END' }, { title: 'SIZE', align: 'right' }, { title: 'PROT' }, { title: 'KIND' }, { title: 'STORED', align: 'right' }, { title: 'NAME' }],
+        [{ title: 'START' }, { title: 'END' }, { title: 'SIZE', align: 'right' }, { title: 'PROT' }, { title: 'OFFSET', align: 'right' }, { title: 'KIND' }, { title: 'STORED', align: 'right' }, { title: 'NAME' }],
         p.maps.map((v) => [
           v.start.slice(2).padStart(12, '0'),
           v.end.slice(2).padStart(12, '0'),
           humanBytes(v.size),
           v.prot,
+          v.offset && v.offset !== '0x0' ? v.offset : '',
           v.kind ?? '?',
           v.pagesStored || v.zeroPages ? `${v.pagesStored}${v.zeroPages ? `+${v.zeroPages}z` : ''} pg` : '-',
           v.name,
+        ]),
+        '    ',
+      ),
+    );
+  }
+  if (p.pageMap) {
+    const pages = p.pageMap.reduce((sum, r) => sum + r.pages, 0);
+    out.push('', `  page map (${p.pageMap.length} runs, ${pages} pages):`);
+    out.push(
+      renderTable(
+        [{ title: 'VADDR' }, { title: 'PAGES', align: 'right' }, { title: 'KIND' }, { title: 'STORE', align: 'right' }, { title: 'IN VMA' }],
+        p.pageMap.map((r) => [
+          r.vaddr.slice(2).padStart(12, '0'),
+          String(r.pages),
+          r.kind,
+          r.storeIndex === null ? '' : String(r.storeIndex),
+          r.vmas.map((start) => start.slice(2).padStart(12, '0')).join(' ') || '(none)',
         ]),
         '    ',
       ),

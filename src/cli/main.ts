@@ -8,6 +8,7 @@ import { readCommand } from './cmd-read.js';
 import { restoreCommand } from './cmd-restore.js';
 import { rewriteCommand } from './cmd-rewrite.js';
 import { verifyCommand } from './cmd-verify.js';
+import { viewCommand } from './cmd-view.js';
 import { parseAddress } from './units.js';
 
 const program = new Command();
@@ -51,19 +52,20 @@ program
 program
   .command('inspect')
   .description('summarise an image: process tree, threads, memory map, file descriptors')
-  .argument('<image>', 'a .cryo image')
+  .argument('<image>', 'a .cryo image, a CRIU image directory or a container checkpoint archive')
   .option('--json', 'print the report as JSON (schema cryo-img.inspect/1, docs/CLI.md)')
   .option('--pid <pid>', 'only this process (repeatable)', collect, [])
   .option('--threads', 'show threads and registers')
   .option('--maps', 'show the memory map')
   .option('--fds', 'show file descriptors')
+  .option('--pagemap', 'show the page map runs and their VMAs (default for CRIU checkpoints, like crit x rss)')
   .option('--env', 'show the environment (may hold secrets; never shown unless asked)')
   .action(async (image: string, opts) => exit(await inspectCommand(image, opts)));
 
 program
   .command('read')
   .description("print a process's memory from the image (hexdump, or raw bytes with --raw)")
-  .argument('<image>', 'a .cryo image')
+  .argument('<image>', 'a .cryo image, a CRIU image directory or a container checkpoint archive')
   .requiredOption('--pid <pid>', 'process', integer)
   .requiredOption('--addr <address>', 'start address (hex with 0x, or decimal)', address)
   .requiredOption('--len <bytes>', 'number of bytes', integer)
@@ -99,6 +101,15 @@ program
   .option('--dry-run', 'print every change, field by field, and write nothing')
   .option('--check', 'check that relocated files exist here and match what the image recorded')
   .action(async (input: string, opts) => exit(await rewriteCommand(input, opts)));
+
+program
+  .command('view')
+  .description('look inside an image (or compare two) in the browser: serves the viewer on 127.0.0.1 at a private URL')
+  .argument('<image>', 'a .cryo image')
+  .argument('[image2]', 'a second image, compared with the first')
+  .option('--port <port>', 'port to listen on (default: a free one)', integer)
+  .option('--no-open', 'only print the URL; do not open a browser')
+  .action(async (image: string, image2: string | undefined, opts) => exit(await viewCommand(image2 ? [image, image2] : [image], opts)));
 
 function exit(status: number): void {
   process.exitCode = status;

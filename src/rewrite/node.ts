@@ -1,7 +1,7 @@
 // rewriteImage() for Node: PID checks against this host, and the output written atomically
 // (temporary file, mode 0600, renamed into place; the input is only read).
 import { existsSync, readFileSync } from 'node:fs';
-import { openImage, writeImageFile, type CryoImage } from '../node.js';
+import { openCryoImage as openImage, writeImageFile, type CryoImage } from '../node.js';
 import type { ImageWriter } from '../core/writer.js';
 import { autoPidMap, checkPidMap, parsePidMap, type PidMap } from './pid-map.js';
 import { planRewrite, type FdRelocation, type RewritePlan } from './plan.js';
