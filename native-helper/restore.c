@@ -252,7 +252,8 @@ static int check_privilege(struct rst_image *img)
 static int preflight(struct rst_image *img)
 {
 	return rst_check_model(img) || rst_preflight_pids(img) || check_privilege(img) || rst_check_cpu(img) ||
-	       rst_check_vdso_layout(img) || rst_check_file_vmas(img) || rst_plan_fds(img) ? -1 : 0;
+	       rst_check_vdso_layout(img) || rst_check_file_vmas(img) || rst_plan_fds(img) ||
+	       rst_plan_shared(img) ? -1 : 0;
 }
 
 /* ---- the trampoline area ---- */
@@ -272,28 +273,39 @@ static int clashes(struct rst_image *img, uint64_t start, uint64_t end)
 	return 0;
 }
 
-/* One area, free in the helper and in every image address space: page 0 holds the `syscall`
- * instruction, then scratch pages, a stack, and room to park the vDSO. Every child inherits it. */
-static int map_trampoline(struct rst_image *img)
+/* Maps size bytes at an address free in the helper and far from every VMA of the image, so that the
+ * mapping, inherited by the restored processes, never stands where their own memory goes. */
+int rst_map_free_area(struct rst_image *img, size_t size, int prot, int flags, int fd, uint64_t *out)
 {
-	size_t size = TRAMP_PAGES * 4096;
-
 	for (uint64_t a = 1ull << 32; a < 0x700000000000ull; a += 1ull << 30) {
 		void *p;
 		if (clashes(img, a, a + size))
 			continue;
-		p = mmap((void *)(uintptr_t)a, size, PROT_READ | PROT_WRITE | PROT_EXEC,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		p = mmap((void *)(uintptr_t)a, size, prot, flags | MAP_FIXED_NOREPLACE, fd, 0);
 		if (p == MAP_FAILED)
 			continue;
-		memset(p, 0xcc, 4096);
-		((unsigned char *)p)[0] = 0x0f; /* syscall */
-		((unsigned char *)p)[1] = 0x05;
-		img->tramp = a;
-		img->tramp_size = size;
+		*out = a;
 		return 0;
 	}
-	return rst_fail(0, "no free area for the trampoline outside the image's address spaces");
+	return rst_fail(0, "no free area of %zu bytes outside the image's address spaces", size);
+}
+
+/* The trampoline area: page 0 holds the `syscall` instruction, then scratch pages, a stack, and room
+ * to park the vDSO. Every child inherits it. */
+static int map_trampoline(struct rst_image *img)
+{
+	size_t size = TRAMP_PAGES * 4096;
+	unsigned char *p;
+
+	if (rst_map_free_area(img, size, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			      &img->tramp))
+		return -1;
+	p = (unsigned char *)(uintptr_t)img->tramp;
+	memset(p, 0xcc, 4096);
+	p[0] = 0x0f; /* syscall */
+	p[1] = 0x05;
+	img->tramp_size = size;
+	return 0;
 }
 
 /* ---- phase 2: processes and memory ---- */
@@ -306,7 +318,7 @@ static int seize_all(struct rst_image *img)
 		if (!p->tasks)
 			return rst_fail(ENOMEM, "allocating threads of %d", p->pid);
 		p->ntasks = 1;
-		if (rst_task_seize(&p->tasks[0], p->pid, img) || rst_close_helper_fds(img, &p->tasks[0]))
+		if (rst_task_seize(&p->tasks[0], p->pid, img))
 			return -1;
 	}
 	return 0;
@@ -358,8 +370,9 @@ static int rebuild(struct rst_image *img, struct img_reader *r, struct img_secti
 {
 	if (seize_all(img))
 		return -1;
+	/* the helper's descriptors go only once the memfds are mapped */
 	for (int i = 0; i < img->nprocs; i++)
-		if (rst_rebuild_mm(img, &img->procs[i]))
+		if (rst_rebuild_mm(img, &img->procs[i]) || rst_close_helper_fds(img, &img->procs[i].tasks[0]))
 			return -1;
 	if (stream_pages(img, r, s, have))
 		return -1;
@@ -447,12 +460,13 @@ int cmd_restore(int argc, char **argv)
 	if (read_metadata(&img, &reader, &pending, &have) || preflight(&img))
 		goto out;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (map_trampoline(&img) || rst_prepare_pipes(&img))
+	if (map_trampoline(&img) || rst_prepare_pipes(&img) || rst_prepare_shared(&img))
 		goto out;
 	created = 1;
 	if (rst_create_tree(&img) || rebuild(&img, &reader, &pending, have))
 		goto out;
 	rst_close_pipes(&img);
+	rst_release_shared(&img);
 	if (rst_verbose)
 		rst_note("restored %d process(es) in %.3f s", img.nprocs, now() - t0);
 	if (opts.detach) {

@@ -71,7 +71,7 @@ struct rst_thread {
 	int64_t ss_flags;
 };
 
-enum rst_fd_action { FA_OPEN, FA_DIR, FA_PIPE, FA_FIFO, FA_GHOST, FA_INHERIT, FA_NULL };
+enum rst_fd_action { FA_OPEN, FA_DIR, FA_PIPE, FA_FIFO, FA_GHOST, FA_INHERIT, FA_NULL, FA_MEMFD };
 
 struct rst_fd {
 	int fd;
@@ -88,6 +88,7 @@ struct rst_fd {
 	char *socket_desc;
 	int action;
 	int pipe_slot;              /* index into image pipes for FA_PIPE */
+	int shared_slot;            /* index into image shared objects for FA_MEMFD */
 };
 
 struct rst_sigaction {
@@ -152,6 +153,18 @@ struct rst_pipe {
 	int fds[2];                 /* in the helper, above every image fd */
 };
 
+/* A shared memory object (shared anonymous memory or a memfd) that several VMAs or descriptors, in one
+ * or several processes, refer to by inode: created once in the helper so that every user shares it. */
+struct rst_shared {
+	uint64_t inode;
+	int is_memfd;
+	char name[64];
+	uint64_t size;
+	int64_t blob;               /* memfd content, if a descriptor carried it */
+	int fd;                     /* memfd: in the helper, above every image fd */
+	uint64_t addr;              /* shared anonymous memory: mapped in the helper (inherited) */
+};
+
 struct rst_skip {
 	int pid;                    /* 0: any process */
 	int fd;
@@ -175,6 +188,8 @@ struct rst_image {
 	int nblobs;
 	struct rst_pipe *pipes;
 	int npipes;
+	struct rst_shared *shared;
+	int nshared;
 	unsigned char *meta_buf;
 	struct mp_node *meta;
 	/* helper-side resources */
@@ -206,6 +221,14 @@ int rst_child_fds(struct rst_image *img, struct rst_proc *p, char *err, size_t e
 void rst_close_pipes(struct rst_image *img);
 struct rst_task;
 int rst_close_helper_fds(struct rst_image *img, struct rst_task *t);
+
+/* restore_shared.c */
+int rst_plan_shared(struct rst_image *img);         /* before anything is created */
+int rst_prepare_shared(struct rst_image *img);      /* in the helper, before the tree is created */
+struct rst_shared *rst_find_shared(struct rst_image *img, uint64_t inode);
+int rst_is_shared_vma(const struct rst_vma *v);
+void rst_release_shared(struct rst_image *img);
+int rst_map_free_area(struct rst_image *img, size_t size, int prot, int flags, int fd, uint64_t *out);
 
 /* restore_proc.c */
 int rst_preflight_pids(struct rst_image *img);

@@ -46,10 +46,10 @@ static int pipe_slot(struct rst_image *img, uint64_t inode, int64_t blob)
 
 static int refuse(const struct rst_proc *p, const struct rst_fd *f, const char *why)
 {
-	return rst_fail(0, "process %d (%s) fd %d: %s %s%s%s cannot be restored: %s; "
+	return rst_fail(0, "process %d (%s) fd %d: %s %s%s cannot be restored: %s; "
 			"--skip-fd %d:%d replaces it with /dev/null", p->pid, p->comm ? p->comm : "?", f->fd,
 			f->type, f->socket_desc ? f->socket_desc : f->path ? f->path : "",
-			f->deleted ? " (deleted)" : "", "", why, p->pid, f->fd);
+			f->deleted ? " (deleted)" : "", why, p->pid, f->fd);
 }
 
 static int plan_path(const struct rst_proc *p, struct rst_fd *f, int want_dir)
@@ -117,6 +117,8 @@ static int plan_one(struct rst_image *img, struct rst_proc *p, struct rst_fd *f)
 	}
 	if (!strcmp(t, "socket"))
 		return refuse(p, f, "sockets are not restored");
+	if (!strcmp(t, "memfd"))
+		return 0; /* restore_shared.c */
 	return refuse(p, f, "this descriptor type is not restored");
 }
 
@@ -351,6 +353,9 @@ static int source_fd(struct rst_image *img, struct rst_proc *p, struct rst_fd *f
 	case FA_NULL:
 		*own = 0;
 		return img->null_fd;
+	case FA_MEMFD:
+		*own = 0;
+		return img->shared[f->shared_slot].fd;
 	case FA_GHOST:
 		return open_ghost(img, p, f, err, len);
 	case FA_FIFO:
@@ -385,7 +390,8 @@ static int place_fd(struct rst_image *img, struct rst_proc *p, struct rst_fd *f,
 		return cfail(err, len, errno, "setting the flags of %s on fd %d", f->path ? f->path : f->type, f->fd);
 	if (fcntl(f->fd, F_SETFD, f->cloexec ? FD_CLOEXEC : 0) < 0)
 		return cfail(err, len, errno, "setting close-on-exec of %s on fd %d", f->type, f->fd);
-	if ((f->action == FA_OPEN || f->action == FA_GHOST) && !strcmp(f->type, "file") && f->pos > 0 &&
+	if ((f->action == FA_MEMFD || ((f->action == FA_OPEN || f->action == FA_GHOST) && !strcmp(f->type, "file"))) &&
+	    f->pos > 0 &&
 	    lseek(f->fd, f->pos, SEEK_SET) < 0)
 		return cfail(err, len, errno, "seeking %s to the saved offset for fd %d", f->path, f->fd);
 	return 0;

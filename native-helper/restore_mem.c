@@ -148,11 +148,19 @@ int rst_check_file_vmas(struct rst_image *img)
 			if (!v->path || stat(v->path, &st) < 0)
 				return rst_fail(errno, "process %d: mapped file %s (at %#llx)", p->pid,
 						v->path ? v->path : "(no path)", (unsigned long long)v->start);
-			if (v->inode && st.st_ino != v->inode)
+			if (v->inode && st.st_ino != v->inode && major(st.st_dev) == v->dev_major &&
+			    minor(st.st_dev) == v->dev_minor)
 				return rst_fail(0, "process %d: mapped file %s has changed since the dump (inode %llu, "
 						"was %llu); its unmodified pages would come from the new file",
 						p->pid, v->path, (unsigned long long)st.st_ino,
 						(unsigned long long)v->inode);
+			/* on another device number (overlayfs shows the layer's device in maps) the inode
+			 * numbers are not comparable: say so, but go on */
+			if (v->inode && st.st_ino != v->inode)
+				rst_warn("process %d: cannot tell whether mapped file %s is the dumped one (device "
+					 "%u:%u inode %llu in the image, %u:%u inode %llu now)", p->pid, v->path,
+					 v->dev_major, v->dev_minor, (unsigned long long)v->inode, major(st.st_dev),
+					 minor(st.st_dev), (unsigned long long)st.st_ino);
 			if ((uint64_t)st.st_size < v->offset + 1 && v->offset)
 				return rst_fail(0, "process %d: mapped file %s is shorter than the mapping's offset",
 						p->pid, v->path);
@@ -191,6 +199,7 @@ static int scrub_inherited(struct rst_task *t)
 
 struct unmap_ctx {
 	struct rst_task *t;
+	struct rst_image *img;
 	uint64_t keep_start, keep_end;
 	struct special found[MAX_SPECIAL];
 	int nfound;
@@ -204,6 +213,10 @@ static int plan_unmap(void *vctx, uint64_t s, uint64_t e, const char *name)
 
 	if (s >= c->keep_start && e <= c->keep_end)
 		return 0;
+	for (int i = 0; i < c->img->nshared; i++) /* shared memory waiting to be duplicated into place */
+		if (c->img->shared[i].addr && s >= c->img->shared[i].addr &&
+		    e <= c->img->shared[i].addr + ((c->img->shared[i].size + 4095) & ~4095ull))
+			return 0;
 	if (!strcmp(name, "[vsyscall]"))
 		return 0;
 	if (is_special_name(name) && c->nfound < MAX_SPECIAL) {
@@ -237,6 +250,7 @@ static int unmap_helper(struct rst_image *img, struct rst_task *t, struct unmap_
 	int rc = -1;
 
 	c->t = t;
+	c->img = img;
 	c->keep_start = img->tramp;
 	c->keep_end = img->tramp + img->tramp_size;
 	if (each_map(t->tid, plan_unmap, c))
@@ -354,6 +368,51 @@ static int map_flags(const struct rst_vma *v, int *use_file)
 	return flags;
 }
 
+static int check_mapped(struct rst_proc *p, struct rst_vma *v, long r, const char *what)
+{
+	if (r < 0 || (uint64_t)r != v->start)
+		return rst_fail(r < 0 ? -r : 0, "%s %#llx-%#llx for %s in %d", what, (unsigned long long)v->start,
+				(unsigned long long)v->end, v->path ? v->path : v->name ? v->name : "shared memory",
+				p->pid);
+	return 0;
+}
+
+/* A shared object: the memfd by its (inherited) descriptor, or a duplicate of the helper's shared
+ * anonymous area (mremap with old_size 0 makes a second mapping of the same pages). */
+static int map_shared(struct rst_image *img, struct rst_proc *p, struct rst_task *t, struct rst_vma *v)
+{
+	struct rst_shared *o = rst_find_shared(img, v->inode);
+	int prot = v->prot | (v->needs_write ? PROT_WRITE : 0);
+	uint64_t len = v->end - v->start;
+	long r;
+
+	if (!o)
+		return rst_fail(0, "process %d: no shared object for inode %llu", p->pid, (unsigned long long)v->inode);
+	if (o->is_memfd) {
+		if (rcall(t, &r, SYS_mmap, v->start, len, prot, MAP_SHARED | MAP_FIXED_NOREPLACE, o->fd, v->offset))
+			return -1;
+		return check_mapped(p, v, r, "mmap of the memfd");
+	}
+	if (rcall(t, &r, SYS_mremap, o->addr + v->offset, 0, len, MREMAP_MAYMOVE | MREMAP_FIXED, v->start, 0))
+		return -1;
+	if (check_mapped(p, v, r, "mremap (duplicate) of shared memory"))
+		return -1;
+	if (rcall(t, &r, SYS_mprotect, v->start, len, prot, 0, 0, 0))
+		return -1;
+	return r < 0 ? rst_fail(-r, "mprotect of shared memory at %#llx in %d", (unsigned long long)v->start, p->pid) : 0;
+}
+
+static int unmap_shared_sources(struct rst_image *img, struct rst_task *t)
+{
+	long r;
+
+	for (int i = 0; i < img->nshared; i++)
+		if (img->shared[i].addr &&
+		    rcall(t, &r, SYS_munmap, img->shared[i].addr, (img->shared[i].size + 4095) & ~4095ull, 0, 0, 0, 0))
+			return -1;
+	return 0;
+}
+
 static int map_one(struct rst_proc *p, struct rst_task *t, struct rst_vma *v)
 {
 	int use_file, flags = map_flags(v, &use_file), fd = -1;
@@ -417,10 +476,10 @@ int rst_rebuild_mm(struct rst_image *img, struct rst_proc *p)
 		struct rst_vma *v = &p->vmas[i];
 		if (v->kind == VK_VDSO || v->kind == VK_VVAR || v->kind == VK_VSYSCALL)
 			continue;
-		if (map_one(p, t, v))
+		if (rst_is_shared_vma(v) ? map_shared(img, p, t, v) : map_one(p, t, v))
 			return -1;
 	}
-	return zero_file_pages(p);
+	return unmap_shared_sources(img, t) || zero_file_pages(p) ? -1 : 0;
 }
 
 /* ---- page data ---- */

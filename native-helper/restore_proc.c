@@ -221,8 +221,9 @@ static void __attribute__((noreturn)) child_main(struct rst_image *img, int inde
 	    child_sigactions(p, err, sizeof err))
 		child_fail(img, p, err);
 	report(img, p, 1, NULL);
-	/* nothing of the helper's stays open: the tracer does the rest */
-	syscall(SYS_close_range, img->fd_base, ~0u, 0);
+	/* the helper's other descriptors (memfds among them) stay until the tracer has mapped them; it
+	 * closes them from inside (rst_close_helper_fds) */
+	close(img->ready_wr);
 	for (;;)
 		pause();
 }

@@ -373,6 +373,31 @@ describe('cryo-helper restore', () => {
     expect(readText(out)).toBe('child1 got CRYO-PIPE-PENDING\nchild2 got CRYO-PIPE-SECOND\n');
   });
 
+  it('shm (--tree): shared anonymous memory and a memfd stay shared between parent and child', async () => {
+    const out = join(dir.path, 'shm.out');
+    const image = join(dir.path, 'shm.cryo');
+    const p = await start('shm', [out]);
+    const pid = Number(p.ready.pid);
+    const kid = Number(p.ready.child);
+    process.kill(kid, 'SIGUSR1'); // one increment before the dump
+    await sleep(100);
+    dump(pid, image, { tree: true });
+    await waitFor('the original tree to die', () => ![pid, kid].some(alive));
+    const r = track(restore(image), [kid, pid]);
+    await until(r, 'the restored tree', () => restored(pid, 'shm') && restored(kid, 'cryo-shm-child'));
+    for (let i = 0; i < 2; i++) {
+      process.kill(kid, 'SIGUSR1');
+      await sleep(100);
+    }
+    process.kill(pid, 'SIGUSR2');
+    await until(r, 'the parent\'s report', () => readText(out).includes('shm'));
+    expect(readText(out)).toBe('shm 3 memfd 3\n');
+    expect(readlinkSafe(`/proc/${kid}/fd/${p.ready.memfd}`)).toBe('/memfd:cryo-memfd (deleted)');
+    const maps = (q: number) => readText(`/proc/${q}/maps`).split('\n').filter((l) => / rw-s /.test(l)).map((l) => l.replace(/^(\S+).* (\/.*)$/, '$1 $2'));
+    expect(maps(kid)).toEqual(maps(pid));
+    expect(maps(pid).join('\n')).toMatch(/\/dev\/zero \(deleted\)/);
+  });
+
   it('deleted: the unlinked open file comes back with its content and offset', async () => {
     const out = join(dir.path, 'deleted.out');
     const image = join(dir.path, 'deleted.cryo');
