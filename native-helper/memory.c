@@ -225,9 +225,11 @@ static uint64_t zero_pfn(void)
 	return pfn;
 }
 
-static int push_run(struct memory *m, uint64_t vaddr, uint16_t kind)
+/* new_vma: the page starts a VMA. Runs never cross a VMA boundary, so that each run belongs to one
+ * VMA (and one protection) for readers and restorers. */
+static int push_run(struct memory *m, uint64_t vaddr, uint16_t kind, int new_vma)
 {
-	struct page_run *last = m->nruns ? &m->runs[m->nruns - 1] : NULL;
+	struct page_run *last = m->nruns && !new_vma ? &m->runs[m->nruns - 1] : NULL;
 
 	/* Extend the previous run when this page continues it (DATA store indices are consecutive
 	 * because they are handed out in address order). */
@@ -372,7 +374,7 @@ static int scan_vma(struct memory *m, int fd, const struct vma *v, uint64_t *ent
 			int kind = classify(pol, pol == STORE_ALL ? 0 : entries[i], zpfn);
 			if (kind < 0 && od.known && in_object(&od, &cursor, v->offset + (page - v->start)))
 				kind = CRYO_PAGE_DATA;
-			if (kind >= 0 && push_run(m, page, (uint16_t)kind))
+			if (kind >= 0 && push_run(m, page, (uint16_t)kind, page == v->start))
 				goto out;
 		}
 		addr += n * PAGE;

@@ -1,6 +1,7 @@
 /* A process's memory: its VMAs (/proc/PID/smaps), which pages the image stores (/proc/PID/pagemap,
  * following FORMAT.md §5.3), the PAGEMAP payload, and the page contents streamed into PAGEDATA
- * sections in bounded batches (the whole memory of a process is never held). */
+ * sections in bounded batches of 8 MiB, two buffers alternating with the page writer thread
+ * (pagewriter.c): the whole memory of a process is never held. */
 #ifndef CRYO_MEMORY_H
 #define CRYO_MEMORY_H
 

@@ -356,6 +356,12 @@ describe('cryo-helper dump', () => {
     expect(p.umask).toBe(0o027);
     expect(p.rlimits[7].soft).toBe(1000n); // RLIMIT_NOFILE
 
+    // Every page-map run lies inside one VMA.
+    for (const run of p.pageMap) {
+      const vma = p.vmas.find((v) => v.start <= run.vaddr && run.vaddr < v.end)!;
+      expect(run.vaddr + BigInt(run.pageCount) * 4096n).toBeLessThanOrEqual(vma.end);
+    }
+
     // Special memory: kinds, and contents read back at the program's addresses.
     const vmaAt = (addr: string) => p.vmas.find((v) => v.start === BigInt(addr))!;
     const read = async (addr: string, len: number) => text(await image.readMemory(p.pid, BigInt(addr), len));
