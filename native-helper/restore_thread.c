@@ -278,9 +278,11 @@ static int set_rlimits(struct rst_proc *p)
 			continue;
 		rl.rlim_cur = p->rlim[i][0];
 		rl.rlim_max = p->rlim[i][1];
+		/* raising a hard limit needs CAP_SYS_RESOURCE, which a container's root may lack: the
+		 * process then keeps the restorer's limit, and we say so */
 		if (prlimit(p->pid, i, &rl, NULL) < 0)
-			return rst_fail(errno, "prlimit %d of process %d to [%llu, %llu]", i, p->pid,
-					(unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+			rst_warn("process %d: prlimit %d to [%llu, %llu]: %s; it keeps the restorer's limit", p->pid, i,
+				 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, rst_errname(errno));
 	}
 	return 0;
 }
@@ -290,6 +292,10 @@ int rst_finish_process(struct rst_image *img, struct rst_proc *p)
 	struct rst_task *t0 = &p->tasks[0];
 	long r;
 
+	/* while the process still has the helper's credentials (prlimit on another user's process needs
+	 * privilege the helper may lack) */
+	if (set_rlimits(p))
+		return -1;
 	for (int i = 1; i < p->nthreads; i++)
 		if (create_thread(img, p, i))
 			return -1;
@@ -308,7 +314,7 @@ int rst_finish_process(struct rst_image *img, struct rst_proc *p)
 		return -1;
 	if (r < 0)
 		return rst_fail(-r, "munmap of the trampoline area in %d", p->pid);
-	return set_cpu(t0, &p->threads[0]) || set_rlimits(p) ? -1 : 0;
+	return set_cpu(t0, &p->threads[0]);
 }
 
 int rst_detach_process(struct rst_image *img, struct rst_proc *p)
