@@ -18,5 +18,5 @@ export {
   ImageWriter, MemorySink, encodeMetadata, u64Bin,
   type ByteSink, type SectionSpec, type WrittenImage,
 } from './core/writer.js';
-export { decodeMetadataMap, decodeRegisters, encodeRegisters } from './core/metadata.js';
+export { bytesOf, decodeMetadataMap, decodeRegisters, encodeRegisters, text as lenientText } from './core/metadata.js';
 export { decodePageMap, encodePageMap } from './core/page-store.js';
