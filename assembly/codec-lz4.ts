@@ -1,3 +1,5 @@
+import { inBounds } from './result';
+
 // Section codecs (docs/FORMAT.md §3.1): the LZ4 block format (codec 1) and the u64 delta filter used
 // with it (codec 2). Both directions; the decoder checks every length and offset against its input and
 // output and reports a malformed payload as a negative code with the payload position in lzErrorPos —
@@ -20,6 +22,7 @@ export const LZ_BAD_OFFSET: i32 = -3; // match offset 0 or before the start of t
 export const LZ_MATCH_PAST_END: i32 = -4; // match would pass raw_length
 export const LZ_SHORT: i32 = -5; // payload ends before raw_length bytes were produced
 export const LZ_BAD_FILTER: i32 = -6; // filter distance byte out of range
+export const LZ_BAD_ARGUMENT: i32 = -7; // a buffer (with its 32 bytes of slack) outside memory
 
 function lzFail(code: i32, pos: usize): i32 {
   lzErrorPos = <u32>pos;
@@ -37,6 +40,8 @@ function lzFail(code: i32, pos: usize): i32 {
  * length, or 0 if it would not fit in dstCap (the caller then stores the bytes raw).
  */
 export function lz4Compress(src: usize, srcLen: u32, dst: usize, dstCap: u32, table: usize, hashLog: u32, accel: u32): u32 {
+  if (hashLog < 10 || hashLog > 20 || accel == 0 || !inBounds(src, <u64>srcLen) || !inBounds(dst, <u64>dstCap) ||
+    !inBounds(table, <u64>4 << hashLog)) return 0;
   const shift = 32 - hashLog;
   const srcEnd = src + <usize>srcLen;
   const dstEnd = dst + <usize>dstCap;
@@ -153,6 +158,7 @@ export function lz4Compress(src: usize, srcLen: u32, dst: usize, dstCap: u32, ta
  * LZ_* code with lzErrorPos = the payload position where the problem was found.
  */
 export function lz4Decompress(src: usize, srcLen: u32, dst: usize, dstLen: u32): i32 {
+  if (!inBounds(src, <u64>srcLen + 32) || !inBounds(dst, <u64>dstLen + 32)) return lzFail(LZ_BAD_ARGUMENT, 0);
   let ip = src;
   const iend = src + <usize>srcLen;
   let op = dst;
@@ -231,6 +237,7 @@ export function lz4Decompress(src: usize, srcLen: u32, dst: usize, dstLen: u32):
  * bytes after the last whole word are copied. dist is a multiple of 8, 8..2040.
  */
 export function deltaEncode(src: usize, dst: usize, len: usize, dist: usize): void {
+  if (dist == 0 || (dist & 7) != 0 || !inBounds(src, <u64>len) || !inBounds(dst, <u64>len)) return;
   const words = len & ~<usize>7;
   const head = dist < words ? dist : words;
   memory.copy(dst, src, head);
@@ -244,6 +251,7 @@ export function deltaEncode(src: usize, dst: usize, len: usize, dist: usize): vo
 
 /** Undo deltaEncode in place. */
 export function deltaDecode(buf: usize, len: usize, dist: usize): void {
+  if (dist == 0 || (dist & 7) != 0 || !inBounds(buf, <u64>len)) return;
   const words = len & ~<usize>7;
   let i = dist;
   if (dist >= 16) {

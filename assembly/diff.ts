@@ -1,3 +1,5 @@
+import { inBounds } from './result';
+
 // Comparing pages (diff, incremental pack): SIMD equality per page, counts of differing bytes, the
 // exact byte ranges that differ, and XOR of two buffers (the DELTA page form, docs/FORMAT.md §5.4).
 
@@ -18,6 +20,8 @@
  * Compare `pages` pages at a and b: flags[i] = 1 if page i differs, else 0. Returns how many differ.
  */
 export function comparePages(a: usize, b: usize, pages: u32, flags: usize): u32 {
+  const len = <u64>pages << 12;
+  if (!inBounds(a, len) || !inBounds(b, len) || !inBounds(flags, <u64>pages)) return 0xffffffff;
   let changed: u32 = 0;
   for (let i: u32 = 0; i < pages; i++) {
     const o = <usize>i << 12;
@@ -30,6 +34,7 @@ export function comparePages(a: usize, b: usize, pages: u32, flags: usize): u32 
 
 /** Number of differing bytes in [a, a + len) and [b, b + len) (len a multiple of 16). */
 export function countDiffBytes(a: usize, b: usize, len: usize): u32 {
+  if ((len & 15) != 0 || !inBounds(a, <u64>len) || !inBounds(b, <u64>len)) return 0xffffffff;
   let n: u32 = 0;
   for (let o: usize = 0; o < len; o += 16) {
     const eq = i8x16.eq(v128.load(a + o), v128.load(b + o));
@@ -47,6 +52,7 @@ export let diffBytesTotal: u32 = 0;
  * u32 (start, end) at out, at most `max` pairs. Returns the total number of ranges (may exceed max).
  */
 export function diffRanges(a: usize, b: usize, len: usize, out: usize, max: u32): u32 {
+  if ((len & 15) != 0 || !inBounds(a, <u64>len) || !inBounds(b, <u64>len) || !inBounds(out, <u64>max << 3)) return 0xffffffff;
   let ranges: u32 = 0;
   let total: u32 = 0;
   let open = false;
@@ -96,6 +102,7 @@ export function diffRanges(a: usize, b: usize, len: usize, out: usize, max: u32)
 
 /** dst = a XOR b over len bytes (a multiple of 16); dst may be a or b. */
 export function xorBytes(dst: usize, a: usize, b: usize, len: usize): void {
+  if ((len & 15) != 0 || !inBounds(dst, <u64>len) || !inBounds(a, <u64>len) || !inBounds(b, <u64>len)) return;
   for (let o: usize = 0; o < len; o += 16) {
     v128.store(dst + o, v128.xor(v128.load(a + o), v128.load(b + o)));
   }

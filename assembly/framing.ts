@@ -33,6 +33,8 @@ export const TYPE_BLOB: u32 = 5;
 export const TYPE_INDEX: u32 = 127;
 
 export const CODEC_RAW: u32 = 0;
+/** Highest codec id this reader knows (FORMAT §3.1: 1 = LZ4 block, 2 = LZ4 block + u64 delta filter). */
+export const CODEC_MAX: u32 = 2;
 
 const DATA_SECTION_LIMIT: u64 = 1 << 20;
 const META_SECTION_LIMIT: u64 = 64 << 20;
@@ -88,8 +90,11 @@ function checkSectionHeader(hp: usize, offset: u64, bound: u64, errOffset: u64):
   const stored = load<u64>(hp, 24);
   const raw = load<u64>(hp, 32);
   if (flags != 0) return fail(Code.SECTION_FLAGS, errOffset, 0, flags);
-  if (codec != CODEC_RAW) return fail(Code.UNKNOWN_CODEC, errOffset, CODEC_RAW, codec);
-  if (stored != raw) return fail(Code.LENGTH_MISMATCH, errOffset, raw, stored);
+  if (codec > CODEC_MAX) return fail(Code.UNKNOWN_CODEC, errOffset, CODEC_MAX, codec);
+  if (codec == CODEC_RAW ? stored != raw : stored == 0 || stored > raw) {
+    return fail(Code.LENGTH_MISMATCH, errOffset, raw, stored);
+  }
+  if (codec != CODEC_RAW && type == TYPE_INDEX) return fail(Code.UNKNOWN_CODEC, errOffset, CODEC_RAW, codec);
   const limit = sectionLimit(type);
   if (raw > limit) return fail(Code.LIMIT_EXCEEDED, errOffset, limit, raw);
   if (type == TYPE_PAGEDATA && (raw == 0 || raw % PAGE_SIZE != 0)) {

@@ -1,3 +1,5 @@
+import { inBounds } from './result';
+
 // Page fingerprints for pack (dedup) and diff: XXH64 (seed 0) of whole 4096-byte pages, and zero-page
 // detection with SIMD. Pointers must lie in memory (the TypeScript side passes its own work buffers).
 
@@ -19,6 +21,7 @@ const P5: u64 = 0x27d4eb2f165667c5;
 
 /** XXH64 with seed 0 of [ptr, ptr + len) where len is a multiple of 32 and at least 32. */
 export function xxh64Blocks(ptr: usize, len: usize): u64 {
+  if (len == 0 || (len & 31) != 0 || !inBounds(ptr, <u64>len)) return 0;
   let v1: u64 = P1 + P2;
   let v2: u64 = P2;
   let v3: u64 = 0;
@@ -46,6 +49,7 @@ export function xxh64Blocks(ptr: usize, len: usize): u64 {
 
 /** Whether [ptr, ptr + len) is all zeros (len a multiple of 64). */
 export function isZeroBlock(ptr: usize, len: usize): bool {
+  if ((len & 63) != 0 || !inBounds(ptr, <u64>len)) return false;
   const end = ptr + len;
   for (let p = ptr; p < end; p += 64) {
     const v = v128.or(v128.or(v128.load(p), v128.load(p, 16)), v128.or(v128.load(p, 32), v128.load(p, 48)));
@@ -56,9 +60,11 @@ export function isZeroBlock(ptr: usize, len: usize): bool {
 
 /**
  * For `pages` pages at ptr: write one u64 per page at out, the page's XXH64, or 0 for an all-zero page
- * (a non-zero page whose hash is 0 gets 1). Returns the number of zero pages.
+ * (a non-zero page whose hash is 0 gets 1). Returns the number of zero pages (0xFFFFFFFF for a
+ * range outside memory).
  */
 export function pageHashes(ptr: usize, pages: u32, out: usize): u32 {
+  if (!inBounds(ptr, <u64>pages << 12) || !inBounds(out, <u64>pages << 3)) return 0xffffffff;
   let zeros: u32 = 0;
   for (let i: u32 = 0; i < pages; i++) {
     const p = ptr + (<usize>i << 12);

@@ -17,6 +17,10 @@ const PAGE_SHIFT: u64 = 12;
 
 export const KIND_DATA: u32 = 0;
 export const KIND_ZERO: u32 = 1;
+/** The page is the parent image's page at the same address (FORMAT §5.4). */
+export const KIND_PARENT: u32 = 2;
+/** The page is the parent's page XOR a store page (FORMAT §5.4). */
+export const KIND_DELTA: u32 = 3;
 
 /**
  * Validate a page map of `byteLength` bytes at ptr, whose payload starts at file offset `fileOffset`
@@ -39,19 +43,20 @@ export function pagemapValidate(ptr: usize, byteLength: u64, storeCount: u64, fi
     const storeIndex = load<u64>(p, 16);
     if (vaddr & (PAGE - 1)) return fail(Code.PAGEMAP_ALIGN, at, vaddr & ~(PAGE - 1), vaddr);
     if (pages == 0) return fail(Code.PAGEMAP_COUNT, at, 1, 0);
-    if (kind != KIND_DATA && kind != KIND_ZERO) return fail(Code.PAGEMAP_KIND, at, KIND_ZERO, kind);
+    if (kind > KIND_DELTA) return fail(Code.PAGEMAP_KIND, at, KIND_DELTA, kind);
     if (flags != 0) return fail(Code.PAGEMAP_FLAGS, at, 0, flags);
     const span = pages << PAGE_SHIFT;
     if (vaddr > 0 - span) return fail(Code.PAGEMAP_OVERFLOW, at, 0 - span, vaddr); // end would pass 2^64
     if (i > 0 && vaddr < prevEnd) return fail(Code.PAGEMAP_ORDER, at, prevEnd, vaddr);
-    if (kind == KIND_DATA) {
+    if (kind == KIND_DATA || kind == KIND_DELTA) {
       if (storeIndex > storeCount || pages > storeCount - storeIndex) {
         return fail(Code.PAGEMAP_STORE_RANGE, at, storeCount, storeIndex + pages);
       }
       dataPages += pages;
     } else {
       if (storeIndex != 0) return fail(Code.PAGEMAP_ZERO_STORE, at, 0, storeIndex);
-      zeroPages += pages;
+      if (kind == KIND_ZERO) zeroPages += pages;
+      else dataPages += pages;
     }
     prevEnd = vaddr + span; // may be 0 (= 2^64) for the very last page of the address space
     if (prevEnd == 0 && i + 1 < count) {
@@ -109,8 +114,8 @@ export function pagemapCount(ptr: usize, count: u32, start: u64, end: u64): i32 
       if (e == 0 || e > end) e = end;
       const s = vaddr > start ? vaddr : start;
       const pages = e > s ? (e - s) >> PAGE_SHIFT : 0;
-      if (<u32>load<u16>(p, 12) == KIND_DATA) dataPages += pages;
-      else zeroPages += pages;
+      if (<u32>load<u16>(p, 12) == KIND_ZERO) zeroPages += pages;
+      else dataPages += pages;
     }
   }
   store<u64>(RESULT, dataPages);

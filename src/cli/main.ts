@@ -2,6 +2,7 @@
 // The cryo-img command line. Each command is a small function over the library; errors about images
 // are printed as one line naming the file, offset and what was expected, with exit status 1.
 import { Command, InvalidArgumentError } from 'commander';
+import { diffCommand } from './cmd-diff.js';
 import { dumpCommand } from './cmd-dump.js';
 import { inspectCommand } from './cmd-inspect.js';
 import { readCommand } from './cmd-read.js';
@@ -100,6 +101,19 @@ program
   .option('--dry-run', 'print every change, field by field, and write nothing')
   .option('--check', 'check that relocated files exist here and match what the image recorded')
   .action(async (input: string, opts) => exit(await rewriteCommand(input, opts)));
+
+program
+  .command('diff')
+  .description('what changed between two images: processes, threads, memory maps, descriptors, environment, memory pages')
+  .argument('<a>', 'the earlier image')
+  .argument('<b>', 'the later image')
+  .option('--json', 'print the diff as JSON (schema cryo-img.diff/1, docs/CLI.md)')
+  .option('--bytes', 'list the changed byte ranges with their old and new bytes')
+  .option('--max-ranges <n>', 'at most N byte ranges in all (default 1000; counts stay exact)', integer)
+  .option('--pid <pid>', 'only this process (repeatable)', collect, [])
+  .option('--env', 'show environment values (names only otherwise: they may hold secrets)')
+  .option('-q, --quiet', 'no progress bar')
+  .action(async (a: string, b: string, opts) => exit(await diffCommand(a, b, opts)));
 
 function exit(status: number): void {
   process.exitCode = status;

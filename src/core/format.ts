@@ -29,8 +29,8 @@ export const SectionType = {
 } as const;
 export type KnownSectionType = (typeof SectionType)[keyof typeof SectionType];
 
-/** Codecs (FORMAT §3.1). */
-export const Codec = { RAW: 0 } as const;
+/** Codecs (FORMAT §3.1): raw, an LZ4 block, an LZ4 block of u64-delta-filtered bytes. */
+export const Codec = { RAW: 0, LZ4: 1, LZ4_DELTA: 2 } as const;
 
 /** The FORMAT name of a section type, or `TYPE_<n>` for types this reader does not know. */
 export function sectionTypeName(type: number): string {

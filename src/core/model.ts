@@ -263,8 +263,8 @@ export interface SocketInfo {
   inode: number | null;
 }
 
-/** Page-map entry kinds (FORMAT §5.1). */
-export const PageKind = { DATA: 0, ZERO: 1 } as const;
+/** Page-map entry kinds (FORMAT §5.1; PARENT and DELTA: incremental images, §5.4). */
+export const PageKind = { DATA: 0, ZERO: 1, PARENT: 2, DELTA: 3 } as const;
 export type PageKind = (typeof PageKind)[keyof typeof PageKind];
 
 /** One run of the page map (FORMAT §5.1). */

@@ -71,6 +71,8 @@ const u64 = (n: number | bigint): bigint => (typeof n === 'bigint' ? n : BigInt(
  */
 export class CryoWasm {
   private readonly exports: CoreExports;
+  /** The compiled module, so that other instances (codec/diff engines, workers) can share it. */
+  readonly module: WebAssembly.Module;
   private readonly scratch: number;
   /** Scratch capacity in bytes (a bit over 1 MiB). */
   readonly scratchSize: number;
@@ -82,7 +84,8 @@ export class CryoWasm {
   private slotPageMapEntries = 0;
   private slotStoreRows = 0;
 
-  private constructor(instance: WebAssembly.Instance) {
+  private constructor(instance: WebAssembly.Instance, module: WebAssembly.Module) {
+    this.module = module;
     this.exports = instance.exports as unknown as CoreExports;
     this.scratch = this.exports.scratchPointer();
     this.scratchSize = this.exports.scratchSize();
@@ -94,11 +97,9 @@ export class CryoWasm {
   /** Instantiate the core from the bytes of cryo.wasm or a compiled module. */
   static async instantiate(source: BufferSource | WebAssembly.Module): Promise<CryoWasm> {
     try {
-      const instance =
-        source instanceof WebAssembly.Module
-          ? await WebAssembly.instantiate(source, {})
-          : (await WebAssembly.instantiate(source, {})).instance;
-      return new CryoWasm(instance);
+      if (source instanceof WebAssembly.Module) return new CryoWasm(await WebAssembly.instantiate(source, {}), source);
+      const { instance, module } = await WebAssembly.instantiate(source, {});
+      return new CryoWasm(instance, module);
     } catch (error) {
       throw new CryoWasmError(`cannot instantiate cryo.wasm: ${(error as Error).message}`, { cause: error });
     }
