@@ -3,6 +3,7 @@
 // are printed as one line naming the file, offset and what was expected, with exit status 1.
 import { Command, InvalidArgumentError } from 'commander';
 import { diffCommand } from './cmd-diff.js';
+import { convertCommand } from './cmd-convert.js';
 import { dumpCommand } from './cmd-dump.js';
 import { inspectCommand } from './cmd-inspect.js';
 import { readCommand } from './cmd-read.js';
@@ -114,6 +115,14 @@ program
   .option('--env', 'show environment values (names only otherwise: they may hold secrets)')
   .option('-q, --quiet', 'no progress bar')
   .action(async (a: string, b: string, opts) => exit(await diffCommand(a, b, opts)));
+
+program
+  .command('convert')
+  .description('write a CRIU checkpoint (image directory or container checkpoint archive) as one .cryo image')
+  .argument('<input>', 'a CRIU image directory, or a .tar / .tar.gz / .tar.zst container checkpoint')
+  .requiredOption('-o, --output <file>', 'the .cryo image to write (mode 0600, through a temporary file)')
+  .option('--no-source-files', 'do not keep the CRIU image files verbatim in blobs (docs/CRIU.md)')
+  .action(async (input: string, opts) => exit(await convertCommand(input, opts)));
 
 function exit(status: number): void {
   process.exitCode = status;
