@@ -71,7 +71,8 @@ struct rst_thread {
 	int64_t ss_flags;
 };
 
-enum rst_fd_action { FA_OPEN, FA_DIR, FA_PIPE, FA_FIFO, FA_GHOST, FA_INHERIT, FA_NULL, FA_MEMFD };
+enum rst_fd_action { FA_OPEN, FA_DIR, FA_PIPE, FA_FIFO, FA_GHOST, FA_INHERIT, FA_NULL, FA_MEMFD, FA_EVENTFD,
+		     FA_SIGNALFD, FA_TIMERFD, FA_EPOLL };
 
 struct rst_fd {
 	int fd;
@@ -86,6 +87,7 @@ struct rst_fd {
 	uint64_t pipe_inode;
 	int64_t pipe_blob;          /* -1: none */
 	char *socket_desc;
+	const struct mp_node *fdinfo; /* remaining fdinfo lines, name -> text */
 	int action;
 	int pipe_slot;              /* index into image pipes for FA_PIPE */
 	int shared_slot;            /* index into image shared objects for FA_MEMFD */
@@ -221,6 +223,11 @@ int rst_child_fds(struct rst_image *img, struct rst_proc *p, char *err, size_t e
 void rst_close_pipes(struct rst_image *img);
 struct rst_task;
 int rst_close_helper_fds(struct rst_image *img, struct rst_task *t);
+
+/* restore_anonfd.c */
+int rst_anonfd_action(const struct rst_fd *f);      /* FA_* or -1 */
+int rst_anonfd_open(const struct rst_fd *f, char *err, size_t len);
+int rst_epoll_watches(const struct rst_fd *f, char *err, size_t len);
 
 /* restore_shared.c */
 int rst_plan_shared(struct rst_image *img);         /* before anything is created */

@@ -119,6 +119,10 @@ static int plan_one(struct rst_image *img, struct rst_proc *p, struct rst_fd *f)
 		return refuse(p, f, "sockets are not restored");
 	if (!strcmp(t, "memfd"))
 		return 0; /* restore_shared.c */
+	if (rst_anonfd_action(f) >= 0) {
+		f->action = rst_anonfd_action(f);
+		return 0;
+	}
 	return refuse(p, f, "this descriptor type is not restored");
 }
 
@@ -360,6 +364,11 @@ static int source_fd(struct rst_image *img, struct rst_proc *p, struct rst_fd *f
 		return open_ghost(img, p, f, err, len);
 	case FA_FIFO:
 		return open_fifo(f, err, len);
+	case FA_EVENTFD:
+	case FA_SIGNALFD:
+	case FA_TIMERFD:
+	case FA_EPOLL:
+		return rst_anonfd_open(f, err, len);
 	case FA_DIR:
 		fd = open(f->path, (f->flags & O_PATH) ? O_PATH | O_DIRECTORY : O_RDONLY | O_DIRECTORY);
 		break;
@@ -409,6 +418,10 @@ int rst_child_fds(struct rst_image *img, struct rst_proc *p, char *err, size_t e
 {
 	for (int k = 0; k < p->nfds; k++)
 		if (place_fd(img, p, &p->fds[k], err, errlen))
+			return -1;
+	/* epoll watches refer to other descriptors by number: only now are they all there */
+	for (int k = 0; k < p->nfds; k++)
+		if (p->fds[k].action == FA_EPOLL && rst_epoll_watches(&p->fds[k], err, errlen))
 			return -1;
 	/* what the helper had below the base (its stdio, the image) is not the restored process's */
 	for (int fd = 0; fd < img->fd_base; fd++)

@@ -227,6 +227,7 @@ static int load_fd(struct rst_proc *p, const struct mp_node *m, struct rst_fd *f
 	mp_bool(mp_get(m, "deleted"), &b);
 	f->deleted = b;
 	f->content_blob = mp_get_int(m, "contentBlob", -1);
+	f->fdinfo = mp_get(m, "fdinfo");
 	f->pipe_blob = -1;
 	if (pipe) {
 		f->is_pipe = 1;

@@ -398,6 +398,38 @@ describe('cryo-helper restore', () => {
     expect(maps(pid).join('\n')).toMatch(/\/dev\/zero \(deleted\)/);
   });
 
+  it('events: epoll, eventfd (count), signalfd (mask) and a periodic timerfd are rebuilt', async () => {
+    const out = join(dir.path, 'events.out');
+    const image = join(dir.path, 'events.cryo');
+    const p = await start('events', [out]);
+    const pid = Number(p.ready.pid);
+    await sleep(120); // a few timer ticks first
+    process.kill(pid, 'SIGUSR1');
+    await waitFor('the first signal', () => readText(out).includes('signal 1'));
+    const fdinfo = (q: number) =>
+      ['eventfd', 'signalfd', 'timerfd'].map((k) =>
+        readText(`/proc/${q}/fdinfo/${p.ready[k]}`)
+          .split('\n')
+          .filter((l) => /^(flags|eventfd-count|eventfd-semaphore|sigmask|clockid|it_interval):/.test(l))
+          .join(' '),
+      );
+    const before = fdinfo(pid);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const r = track(restore(image), [pid]);
+    await until(r, 'the restored process', () => restored(pid, 'events'));
+    expect(fdinfo(pid)).toEqual(before);
+    expect(readText(`/proc/${pid}/fdinfo/${p.ready.epoll}`)).toMatch(new RegExp(`tfd:\\s+${p.ready.signalfd} events:\\s+19 data:\\s+1 `));
+    await sleep(120); // the timer fires on
+    process.kill(pid, 'SIGUSR1');
+    await until(r, 'the second signal', () => readText(out).includes('signal 2'));
+    await sleep(120);
+    process.kill(pid, 'SIGUSR1');
+    const { code } = await r.exit;
+    expect(code).toBe(0);
+    expect(readText(out)).toBe('signal 1 eventfd 5 ticks yes\nsignal 2 eventfd 1 ticks yes\nsignal 3 eventfd 1 ticks yes\n');
+  });
+
   it('deleted: the unlinked open file comes back with its content and offset', async () => {
     const out = join(dir.path, 'deleted.out');
     const image = join(dir.path, 'deleted.cryo');
