@@ -273,6 +273,9 @@ int rst_create_tree(struct rst_image *img)
 		close(img->ready_wr);
 		if (e == EEXIST)
 			return pid_taken_error(img->procs[0].pid, "process", img->procs[0].comm);
+		if (e == EPERM)
+			return rst_fail(e, "clone3 with set_tid %d for the root process (choosing a PID needs "
+					"CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)", img->procs[0].pid);
 		return rst_fail(e, "clone3 with set_tid %d for the root process", img->procs[0].pid);
 	}
 	img->procs[0].created = 1;

@@ -368,6 +368,7 @@ describe('cryo-helper restore', () => {
     expect(kids.map(comm)).toEqual(['cryo-child-1', 'cryo-child-2']);
     process.kill(kids[0], 'SIGUSR1');
     await until(r, 'child1 to report', () => readText(out).includes('child1'));
+    expect(r.stderr()).toBe('');
     process.kill(kids[1], 'SIGUSR1');
     await until(r, 'child2 to report', () => readText(out).includes('child2'));
     expect(readText(out)).toBe('child1 got CRYO-PIPE-PENDING\nchild2 got CRYO-PIPE-SECOND\n');
@@ -428,6 +429,30 @@ describe('cryo-helper restore', () => {
     const { code } = await r.exit;
     expect(code).toBe(0);
     expect(readText(out)).toBe('signal 1 eventfd 5 ticks yes\nsignal 2 eventfd 1 ticks yes\nsignal 3 eventfd 1 ticks yes\n');
+  });
+
+  it('tree: page data of the last child damaged, every process created is killed and reaped', async () => {
+    const out = join(dir.path, 'tree-bad.out');
+    const image = join(dir.path, 'tree-bad.cryo');
+    const p = await start('tree', [out]);
+    const pid = Number(p.ready.pid);
+    const kids = [Number(p.ready.child1), Number(p.ready.child2)];
+    dump(pid, image, { tree: true });
+    await waitFor('the original tree to die', () => ![pid, ...kids].some(alive));
+    const bytes = readFileSync(image);
+    let last = -1;
+    for (let off = 16; off + 48 <= bytes.length - 32; ) {
+      const type = bytes.readUInt16LE(off + 4);
+      if (type === 4) last = off;
+      if (type === 127) break;
+      off += 48 + Number(bytes.readBigUInt64LE(off + 24));
+    }
+    expect(bytes.readUInt32LE(last + 8)).toBe(kids[1]);
+    bytes[last + 48 + 10] ^= 1;
+    const { code, stderr } = await restoreFails(image, bytes);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/PAGEDATA section .*payload CRC mismatch .*every process created was killed and reaped/);
+    expect([pid, ...kids].filter((q) => existsSync(`/proc/${q}`))).toEqual([]);
   });
 
   it('deleted: the unlinked open file comes back with its content and offset', async () => {
