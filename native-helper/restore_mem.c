@@ -617,6 +617,13 @@ static int advise(struct rst_proc *p, struct rst_task *t, struct rst_vma *v)
 	};
 	long r;
 
+	if (v->vmflags & VMF_LO) {
+		if (rcall(t, &r, SYS_mlock, v->start, v->end - v->start, 0, 0, 0, 0))
+			return -1;
+		if (r < 0)
+			rst_warn("process %d: mlock of %#llx-%#llx: %s; it stays unlocked", p->pid,
+				 (unsigned long long)v->start, (unsigned long long)v->end, rst_errname(-r));
+	}
 	for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
 		if (!(v->vmflags & table[i].flag))
 			continue;
