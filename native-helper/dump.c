@@ -179,10 +179,12 @@ out:
 
 /* ---------------------------------------------------------------- freezing */
 
-#define FREEZE_ATTEMPTS 5
+#define FREEZE_ATTEMPTS 20
 
 /* A child that exits while a tree is being frozen stays a zombie (its parent is frozen) and cannot
- * be dumped; unfrozen, the parent reaps it, so a few more attempts usually get a stable tree. */
+ * be dumped (the format has no zombies); unfrozen, the parent reaps it, so another attempt usually
+ * gets a stable tree. A parent that forks short-lived children all the time is often caught with
+ * one exiting, hence many quick attempts rather than a few slow ones. */
 static int freeze(struct freeze *f, const struct dump_options *o)
 {
 	for (int attempt = 1;; attempt++) {
@@ -191,7 +193,7 @@ static int freeze(struct freeze *f, const struct dump_options *o)
 			return rc ? -1 : 0;
 		cryo_warn("the tree changed while being frozen (%s); trying again", cryo_error());
 		cryo_error_clear();
-		usleep(10000u << attempt);
+		usleep(2000u * (unsigned)attempt);
 	}
 }
 

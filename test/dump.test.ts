@@ -402,6 +402,32 @@ describe('cryo-helper dump', () => {
     expect(readFileSync(out, 'utf8')).toBe('assorted ok\n');
   });
 
+  it('freezes a process whose threads and children come and go, again and again', async () => {
+    const out = join(dir.path, 'spawner.out');
+    const program = await start('spawner', [out]);
+    const path = join(dir.path, 'spawner.cryo');
+    for (let i = 0; i < 8; i++) {
+      const result = await runHelper(['dump', '--pid', String(program.pid), '--tree', '-o', path]);
+      expect(result.code, result.stderr).toBe(0);
+      const image = await openImage(path);
+      try {
+        expect((await image.verify()).ok).toBe(true);
+        expect(image.processes[0].pid).toBe(program.pid);
+        expect(image.processes[0].threads.length).toBeGreaterThanOrEqual(2); // main + the pesterer
+        for (const p of image.processes) {
+          expect(p.threads[0].tid).toBe(p.pid);
+          for (const t of p.threads) expect((t.raw.regs as Uint8Array).length).toBe(216);
+        }
+      } finally {
+        await image.close();
+      }
+      expectLeftAlone(program.pid);
+    }
+    process.kill(program.pid, 'SIGUSR1');
+    expect(await exited(program)).toEqual({ code: 0, signal: null });
+    expect(readFileSync(out, 'utf8')).toMatch(/^spawner ok threads=[1-9]\d* children=[1-9]\d* signals=[1-9]\d*\n$/);
+  });
+
   it('keeps a stopped target stopped', async () => {
     const out = join(dir.path, 'stopped.out');
     const counter = await start('counter', [out, '5']);
