@@ -201,6 +201,9 @@ describe('cryo-helper dump', () => {
     // Descriptors: numbers, paths and flags as /proc showed them.
     expect(p.fds.map((f) => [f.fd, f.path, f.flags])).toEqual(fdsBefore.map((f) => [f.fd, f.path, f.flags]));
     const outFd = p.fds.find((f) => f.fd === Number(counter.ready.fd))!;
+    const others = (fds: { fd: number; pos: number | null }[]) =>
+      fds.filter((f) => f.fd !== outFd.fd).map((f) => [f.fd, f.pos]);
+    expect(others(p.fds)).toEqual(others(fdsBefore));
     expect(outFd.type).toBe('file');
     expect(outFd.path).toBe(out);
     // The output file offset moves while the counter runs: the image holds the one from the moment of
