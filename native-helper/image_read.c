@@ -110,8 +110,8 @@ int img_open(struct img_reader *r, int fd)
 	if (memcmp(h, CRYO_FILE_MAGIC, 8))
 		return img_err(r, 0, "bad magic: expected \"CRYO-IMG\", this is not a .cryo image");
 	if (crc(h, 12) != le32(h + 12))
-		return img_err(r, 12, "file header CRC mismatch (expected %08x, stored %08x)",
-			       crc(h, 12), le32(h + 12));
+		return img_err(r, 12, "file header CRC mismatch (expected %08x, found %08x)",
+			       le32(h + 12), crc(h, 12));
 	if (le16(h + 8) != CRYO_MAJOR)
 		return img_err(r, 8, "unsupported major version %u (this reader knows %d)", le16(h + 8),
 			       CRYO_MAJOR);
@@ -139,8 +139,8 @@ static int check_header(struct img_reader *r, const unsigned char *b, const stru
 	if (memcmp(b, CRYO_SECTION_MAGIC, 4))
 		return img_err(r, s->offset, "bad section magic: expected \"CSEC\"");
 	if (c != h->header_crc)
-		return img_err(r, s->offset + 44, "section header CRC mismatch (computed %08x, stored %08x)",
-			       c, h->header_crc);
+		return img_err(r, s->offset + 44, "section header CRC mismatch (expected %08x, found %08x)",
+			       h->header_crc, c);
 	if (h->flags)
 		return img_err(r, s->offset + 12, "section flags %#x: must be 0", h->flags);
 	if (h->codec != CRYO_CODEC_RAW)
@@ -205,7 +205,7 @@ static int check_footer(struct img_reader *r, uint64_t index_offset)
 		return img_err(r, at + 24, "bad footer magic: expected \"CRYO-END\"");
 	c = crc32c_update(crc32c_update(0, f, 20), f + 24, 8);
 	if (c != le32(f + 20))
-		return img_err(r, at + 20, "footer CRC mismatch (computed %08x, stored %08x)", c, le32(f + 20));
+		return img_err(r, at + 20, "footer CRC mismatch (expected %08x, found %08x)", le32(f + 20), c);
 	if (le64(f) != index_offset)
 		return img_err(r, at, "footer index_offset %llu, the INDEX is at %llu",
 			       (unsigned long long)le64(f), (unsigned long long)index_offset);
@@ -251,8 +251,12 @@ int img_next(struct img_reader *r, struct img_section *s)
 	decode_header(b, &s->h);
 	if (check_header(r, b, s))
 		return -1;
-	if (s->h.type == CRYO_SEC_INDEX)
+	if (s->h.type == CRYO_SEC_INDEX) {
+		if (s->h.owner || s->h.key)
+			return img_err(r, s->offset + 8, "INDEX section with owner %u and key %llu (both must be 0)",
+				       s->h.owner, (unsigned long long)s->h.key);
 		return finish(r, s) ? -1 : 0;
+	}
 	if (remember(r, s))
 		return -1;
 	return 1;
@@ -268,8 +272,8 @@ int img_payload(struct img_reader *r, const struct img_section *s, void *buf)
 	c = crc(buf, s->h.stored_length);
 	if (c != s->h.payload_crc)
 		return img_err(r, at, "%s section (header at byte %llu): payload CRC mismatch "
-			       "(computed %08x, stored %08x)", img_type_name(s->h.type),
-			       (unsigned long long)s->offset, c, s->h.payload_crc);
+			       "(expected %08x, found %08x)", img_type_name(s->h.type),
+			       (unsigned long long)s->offset, s->h.payload_crc, c);
 	return 0;
 }
 

@@ -48,6 +48,7 @@ static int read_be(struct mp_cursor *c, int n, uint64_t *out)
 }
 
 static int decode_node(struct mp_cursor *c, struct mp_node *n, int depth);
+static int le_bin(const struct mp_node *n, uint64_t *out);
 
 static int take_bytes(struct mp_cursor *c, struct mp_node *n, enum mp_type type, uint64_t len)
 {
@@ -250,14 +251,35 @@ const struct mp_node *mp_at(const struct mp_node *array, uint32_t i)
 
 int mp_int(const struct mp_node *n, int64_t *out)
 {
+	uint64_t v;
+
+	if (!le_bin(n, &v)) {
+		*out = (int64_t)v;
+		return 0;
+	}
 	if (!n || n->type != MP_INT || n->is_unsigned)
 		return -1;
 	*out = n->num.i;
 	return 0;
 }
 
+/* FORMAT.md §6: a 64-bit integer field may also come as a bin of up to 8 little-endian bytes */
+static int le_bin(const struct mp_node *n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!n || n->type != MP_BIN || n->len > 8)
+		return -1;
+	for (uint32_t i = 0; i < n->len; i++)
+		v |= (uint64_t)n->bytes[i] << (8 * i);
+	*out = v;
+	return 0;
+}
+
 int mp_uint(const struct mp_node *n, uint64_t *out)
 {
+	if (!le_bin(n, out))
+		return 0;
 	if (!n || n->type != MP_INT || (!n->is_unsigned && n->num.i < 0))
 		return -1;
 	*out = n->num.u;
@@ -311,13 +333,10 @@ uint64_t mp_get_uint(const struct mp_node *map, const char *key, uint64_t dflt)
 
 uint64_t mp_get_le64(const struct mp_node *map, const char *key, uint64_t dflt)
 {
-	const unsigned char *p;
-	size_t len;
-	uint64_t v = 0;
+	const struct mp_node *n = mp_get(map, key);
+	uint64_t v;
 
-	if (mp_bytes(mp_get(map, key), &p, &len) || len > 8)
-		return dflt;
-	for (size_t i = 0; i < len; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
+	if (n && n->type == MP_INT)  /* readers also accept an integer for a bit set */
+		return n->num.u;
+	return le_bin(n, &v) ? dflt : v;
 }

@@ -86,6 +86,7 @@ struct rst_fd {
 	int is_pipe;
 	uint64_t pipe_inode;
 	int64_t pipe_blob;          /* -1: none */
+	uint64_t pipe_len;          /* dataLength */
 	char *socket_desc;
 	const struct mp_node *fdinfo; /* remaining fdinfo lines, name -> text */
 	int action;

@@ -57,19 +57,6 @@ int rst_load_meta(struct rst_image *img, const struct img_section *s, unsigned c
 	return 0;
 }
 
-static int load_sigmask_bin(const struct mp_node *n, uint64_t *out)
-{
-	const unsigned char *p;
-	size_t len;
-
-	*out = 0;
-	if (mp_bytes(n, &p, &len))
-		return -1;
-	for (size_t i = 0; i < len && i < 8; i++)
-		*out |= (uint64_t)p[i] << (8 * i);
-	return 0;
-}
-
 static int load_siginfos(const struct mp_node *arr, const unsigned char ***out, int *n, int pid)
 {
 	int count = mp_count(arr);
@@ -125,7 +112,7 @@ static int load_thread(struct rst_proc *p, const struct mp_node *m, struct rst_t
 	t->xfeatures = mp_get_uint(m, "xfeatures", 0);
 	t->fs_base = mp_get_uint(m, "fsBase", t->regs[21]);
 	t->gs_base = mp_get_uint(m, "gsBase", t->regs[22]);
-	load_sigmask_bin(mp_get(m, "sigmask"), &t->sigmask);
+	t->sigmask = mp_get_le64(m, "sigmask", 0);
 	if (load_siginfos(mp_get(m, "pending"), &t->pending, &t->npending, p->pid))
 		return -1;
 	t->clear_child_tid = mp_get_uint(m, "clearChildTid", 0);
@@ -233,6 +220,7 @@ static int load_fd(struct rst_proc *p, const struct mp_node *m, struct rst_fd *f
 		f->is_pipe = 1;
 		f->pipe_inode = mp_get_uint(pipe, "inode", f->inode);
 		f->pipe_blob = mp_get_int(pipe, "dataBlob", -1);
+		f->pipe_len = mp_get_uint(pipe, "dataLength", 0);
 	}
 	if (sock) {
 		char buf[512];
@@ -450,9 +438,9 @@ int rst_load_pagemap(struct rst_image *img, const struct img_section *s, const u
 			return rst_fail(0, "image byte %llu: page map entry %llu of %d is unaligned, empty, "
 					"unsorted or overlapping", (unsigned long long)at, (unsigned long long)i,
 					p->pid);
-		if (m->kind > CRYO_PAGE_ZERO || m->flags)
+		if (m->kind > CRYO_PAGE_ZERO || m->flags || (m->kind == CRYO_PAGE_ZERO && m->store_index))
 			return rst_fail(0, "image byte %llu: page map entry %llu of %d has unknown kind %u or "
-					"flags %#x", (unsigned long long)at, (unsigned long long)i, p->pid, m->kind,
+					"flags %#x (or a ZERO run with a store index)", (unsigned long long)at, (unsigned long long)i, p->pid, m->kind,
 					m->flags);
 		end = m->vaddr + (uint64_t)m->page_count * 4096;
 	}
@@ -570,9 +558,14 @@ int rst_check_model(struct rst_image *img)
 			return -1;
 		for (int k = 0; k < p->nfds; k++) {
 			struct rst_fd *f = &p->fds[k];
+			struct rst_blob *b = f->pipe_blob >= 0 ? rst_find_blob(img, f->pipe_blob) : NULL;
 			if (f->content_blob >= 0 && !rst_find_blob(img, f->content_blob) && f->size)
 				return rst_fail(0, "process %d fd %d: content blob %lld is missing", p->pid, f->fd,
 						(long long)f->content_blob);
+			if (f->pipe_blob >= 0 && (b ? b->len : 0) != f->pipe_len)
+				return rst_fail(0, "process %d fd %d: pipe data blob %lld holds %zu bytes, dataLength "
+						"says %llu", p->pid, f->fd, (long long)f->pipe_blob, b ? b->len : 0,
+						(unsigned long long)f->pipe_len);
 		}
 	}
 	return check_parents(img);
