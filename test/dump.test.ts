@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openImage, type CryoImage, type ProcessInfo } from '../src/node.js';
+import { openCryoImage as openImage, type CryoImage, type ProcessInfo } from '../src/node.js';
 import { helperPath, programsDir, startProgram, tempDir, type RunningProgram } from './helpers/programs.js';
 
 interface HelperResult {
