@@ -68,6 +68,19 @@ static const char *restart_fixup(struct user_regs_struct *r)
 	return "none";
 }
 
+/* A CPU (or VM) without XSAVE: the 512-byte FXSAVE area is all the FPU state there is. */
+static int capture_fxsave(pid_t tid, struct thread_state *ts)
+{
+	ts->xstate = calloc(1, sizeof(struct user_fpregs_struct));
+	if (!ts->xstate)
+		return cryo_fail(ENOMEM, "allocate FPU state buffer");
+	if (ptrace(PTRACE_GETFPREGS, tid, NULL, ts->xstate) < 0)
+		return cryo_fail(errno, "PTRACE_GETFPREGS thread %d", tid);
+	ts->xstate_len = sizeof(struct user_fpregs_struct);
+	ts->xfeatures = 3; /* x87 | SSE */
+	return 0;
+}
+
 static int capture_xstate(pid_t tid, struct thread_state *ts)
 {
 	unsigned char *buf = malloc(XSTATE_MAX);
@@ -78,6 +91,8 @@ static int capture_xstate(pid_t tid, struct thread_state *ts)
 	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0) {
 		int err = errno;
 		free(buf);
+		if (err == ENODEV || err == EINVAL || err == EIO)
+			return capture_fxsave(tid, ts);
 		return cryo_fail(err, "PTRACE_GETREGSET NT_X86_XSTATE thread %d", tid);
 	}
 	unsigned char *fit = realloc(buf, iov.iov_len);
