@@ -190,28 +190,85 @@ static int differs_from_helper(const struct rst_proc *p)
 	       p->gid[2] != gs;
 }
 
-/* The image's credentials, per thread (they are per task in the kernel). Only when they differ from
- * the helper's: restore.c has already refused anything above the caller's own privilege. */
+struct cap_data {
+	uint32_t effective, permitted, inheritable;
+};
+
+/* The helper's own capability sets (the restored threads start with them). */
+static void own_caps(uint64_t *eff, uint64_t *prm, uint64_t *inh, uint64_t *bnd)
+{
+	struct { uint32_t version; int pid; } hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct cap_data d[2];
+
+	memset(d, 0, sizeof d);
+	syscall(SYS_capget, &hdr, d);
+	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
+	*prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
+	*inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
+	*bnd = 0;
+	for (int c = 0; c < 64; c++)
+		if (prctl(PR_CAPBSET_READ, c) == 1)
+			*bnd |= 1ull << c;
+}
+
+static int set_ids(struct rst_proc *p, struct rst_task *t)
+{
+	int32_t g[256];
+	int n = p->ngroups < 256 ? p->ngroups : 256;
+
+	for (int i = 0; i < n; i++)
+		g[i] = (int32_t)p->groups[i];
+	if (n && rst_write_mem(t->tid, t->scratch, g, n * sizeof *g))
+		return -1;
+	return must(t, SYS_setgroups, n, t->scratch, 0, 0, "setgroups") ||
+	       must(t, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, "setresgid") ||
+	       must(t, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, "setresuid") ? -1 : 0;
+}
+
+static int set_caps(struct rst_proc *p, struct rst_task *t)
+{
+	struct { uint32_t version; int pid; } hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct cap_data d[2] = {
+		{ (uint32_t)p->cap_eff, (uint32_t)p->cap_prm, (uint32_t)p->cap_inh },
+		{ (uint32_t)(p->cap_eff >> 32), (uint32_t)(p->cap_prm >> 32), (uint32_t)(p->cap_inh >> 32) },
+	};
+
+	if (rst_write_mem(t->tid, t->scratch, &hdr, sizeof hdr) ||
+	    rst_write_mem(t->tid, t->scratch + 64, d, sizeof d) ||
+	    must(t, SYS_capset, t->scratch, t->scratch + 64, 0, 0, "capset"))
+		return -1;
+	for (int c = 0; c < 64; c++)
+		if ((p->cap_amb >> c & 1) &&
+		    must(t, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, "raising an ambient capability"))
+			return -1;
+	return 0;
+}
+
+/* The image's credentials, per thread (they are per task in the kernel), changed only where they differ
+ * from the helper's; restore.c has already refused anything above the caller's own privilege. Order:
+ * the bounding set while the thread may still drop from it, then the ids (keeping the permitted set
+ * across a uid change from root when the image had capabilities), then the capability sets. */
 static int thread_creds(struct rst_proc *p, struct rst_task *t)
 {
-	if (p->uid[0] < 0 || !differs_from_helper(p))
-		goto nnp;
-	if (p->ngroups) {
-		int32_t g[256];
-		int n = p->ngroups < 256 ? p->ngroups : 256;
-		for (int i = 0; i < n; i++)
-			g[i] = (int32_t)p->groups[i];
-		if (rst_write_mem(t->tid, t->scratch, g, n * sizeof *g) ||
-		    must(t, SYS_setgroups, n, t->scratch, 0, 0, "setgroups"))
+	uint64_t eff, prm, inh, bnd;
+	int ids = p->uid[0] >= 0 && differs_from_helper(p);
+	int caps, keep;
+
+	own_caps(&eff, &prm, &inh, &bnd);
+	caps = eff != p->cap_eff || prm != p->cap_prm || inh != p->cap_inh || p->cap_amb;
+	keep = ids && caps && p->cap_prm;
+	for (int c = 0; c < 64 && p->cap_bnd; c++)
+		if ((bnd >> c & 1) && !(p->cap_bnd >> c & 1) &&
+		    must(t, SYS_prctl, PR_CAPBSET_DROP, c, 0, 0, "dropping a capability from the bounding set"))
 			return -1;
-	}
-	if (must(t, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, "setresgid") ||
-	    must(t, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, "setresuid"))
+	if (keep && must(t, SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, "PR_SET_KEEPCAPS"))
 		return -1;
-	if (p->cap_prm && p->uid[1] != 0)
-		rst_warn("process %d: its capabilities (%#llx) are not restored for a non-root uid", p->pid,
-			 (unsigned long long)p->cap_prm);
-nnp:
+	if (ids && set_ids(p, t))
+		return -1;
+	if (caps && set_caps(p, t))
+		return -1;
+	if (keep && must(t, SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, "PR_SET_KEEPCAPS"))
+		return -1;
 	if (p->no_new_privs && must(t, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, "PR_SET_NO_NEW_PRIVS"))
 		return -1;
 	return 0;

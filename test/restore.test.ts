@@ -560,6 +560,23 @@ describe('cryo-helper restore', () => {
     await until(r, 'the wake-up', () => readText(out).includes('read CRYO-WAKE'));
   });
 
+  it('capabilities come back as they were (bounding, inheritable, ambient), not as the restorer\'s', async () => {
+    const out = join(dir.path, 'caps.out');
+    const image = join(dir.path, 'caps.cryo');
+    const setpriv = ['/usr/bin/setpriv', '--bounding-set=-net_raw,-sys_ptrace', '--inh-caps=+net_admin', '--ambient-caps=+net_admin'];
+    const p = await startProgram('subreaper', [...setpriv, join(programsDir, 'sleeper'), out, '30']);
+    running.push(p);
+    const pid = Number(p.ready.pid);
+    const caps = () => readText(`/proc/${pid}/status`).split('\n').filter((l) => l.startsWith('Cap'));
+    const before = caps();
+    expect(before.join(' ')).toMatch(/CapAmb:\s+0*1000/);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    const r = track(restore(image), [pid]);
+    await until(r, 'the restored sleeper', () => restored(pid, 'sleeper'));
+    expect(caps()).toEqual(before);
+  });
+
   it('--detach returns at once; the restored process runs on under the next subreaper', async () => {
     const out = join(dir.path, 'detach.out');
     const image = join(dir.path, 'detach.cryo');
