@@ -11,7 +11,9 @@
  * @module
  */
 import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { checkEncodedSections, engineDecoder, linkImage, type ParentRef, type ParentResolver } from './codec/pages.js';
+import { CryoFormatError } from './core/errors.js';
 import { fileURLToPath } from 'node:url';
 import { checkRange, toByteSource, type ByteSource } from './core/byte-source.js';
 import { openImage as openImageWith, type CryoImage, type OpenOptions } from './core/reader.js';
@@ -100,6 +102,14 @@ export function loadWasm(): Promise<CryoWasm> {
 /** What the Node openImage accepts: a path, bytes, a Blob or a ByteSource. */
 export type NodeImageInput = string | URL | Uint8Array | Blob | ByteSource;
 
+/**
+ * Options of the Node openImage: those of the core reader, plus where the parent of an incremental
+ * image comes from (default: the path it records, relative to the image's directory).
+ */
+export interface NodeOpenOptions extends OpenOptions {
+  resolveParent?: ParentResolver;
+}
+
 /** What {@link openImage} returns: a `.cryo` image, or a CRIU checkpoint read in place (`format: 'criu'`). */
 export type AnyImage = CryoImage | CriuCheckpointImage;
 
@@ -108,22 +118,34 @@ export type AnyImage = CryoImage | CriuCheckpointImage;
  * metadata. A path may also name a CRIU checkpoint: an image directory or a container checkpoint
  * archive (tar, tar.gz, tar.zst), read in place (see src/criu). Call `close()` on the result.
  */
-export async function openImage(input: NodeImageInput, options: OpenOptions = {}): Promise<AnyImage> {
+export async function openImage(input: NodeImageInput, options: NodeOpenOptions = {}): Promise<AnyImage> {
   const path = pathOf(input);
   if (path !== null && (await isCriuPath(path))) return openCriu(path);
   return openCryoImage(input, options);
 }
 
 /** Open a `.cryo` image only (what rewrite and restore need); a CRIU checkpoint is refused with a hint. */
-export async function openCryoImage(input: NodeImageInput, options: OpenOptions = {}): Promise<CryoImage> {
+export async function openCryoImage(input: NodeImageInput, options: NodeOpenOptions = {}): Promise<CryoImage> {
   const wasm = await loadWasm();
   const source = await sourceOf(input).catch((error: unknown) => notCryo(input, error));
+  let image: CryoImage;
   try {
-    return await openImageWith(source, wasm, options);
+    image = await openImageWith(source, wasm, { decoder: engineDecoder(wasm), ...options });
   } catch (error) {
     if (typeof input === 'string' || input instanceof URL) await source.close?.();
     return notCryo(input, error);
   }
+  // Incremental images (FORMAT §5.4): find the parent next to this image unless a resolver is given.
+  const path = pathOf(input);
+  const resolveParent = options.resolveParent ??
+    (path !== null ? (ref: ParentRef) => openCryoImage(isAbsolute(ref.path) ? ref.path : resolvePath(dirname(path), ref.path), options) : undefined);
+  try {
+    await linkImage(image, { resolveParent });
+  } catch (error) {
+    await image.close();
+    throw error;
+  }
+  return image;
 }
 
 function pathOf(input: NodeImageInput): string | null {
@@ -148,9 +170,24 @@ export async function verifyFile(input: NodeImageInput): Promise<VerifyReport> {
   try {
     let report: VerifyReport;
     try {
-      report = await verifyImage(source, wasm);
+      report = await verifyImage(source, wasm, { decoder: engineDecoder(wasm) });
     } catch (error) {
       return await notCryo(input, error);
+    }
+    // An incremental image is intact only with its parent chain: present, and the images it was made against.
+    if (report.ok && pathOf(input) !== null) {
+      try {
+        const image = await openCryoImage(input);
+        try {
+          const problems = await checkEncodedSections(image);
+          if (problems.length) report = { ...report, ok: false, problems: [...report.problems, ...problems] };
+        } finally {
+          await image.close();
+        }
+      } catch (error) {
+        if (!(error instanceof CryoFormatError)) throw error;
+        report = { ...report, ok: false, problems: [...report.problems, error] };
+      }
     }
     // a tar or a directory is not a damaged .cryo image: say what it is
     if (!report.ok && pathOf(input) !== null) {

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { diffCommand } from './cmd-diff.js';
 import { convertCommand } from './cmd-convert.js';
 import { dumpCommand } from './cmd-dump.js';
+import { packCommand, squashCommand, unpackCommand } from './cmd-pack.js';
 import { inspectCommand } from './cmd-inspect.js';
 import { readCommand } from './cmd-read.js';
 import { restoreCommand } from './cmd-restore.js';
@@ -123,6 +124,37 @@ program
   .requiredOption('-o, --output <file>', 'the .cryo image to write (mode 0600, through a temporary file)')
   .option('--no-source-files', 'do not keep the CRIU image files verbatim in blobs (docs/CRIU.md)')
   .action(async (input: string, opts) => exit(await convertCommand(input, opts)));
+
+program
+  .command('pack')
+  .description('compress an image: zero pages and duplicates stored once, page data compressed section by section; with --parent, an incremental image')
+  .argument('<input>', 'the image to pack')
+  .requiredOption('-o, --output <file>', 'the packed image')
+  .option('--level <n>', 'codec level 1 (fastest) to 9 (default 3)', integer)
+  .option('--parent <base>', 'store only what differs from this earlier image of the same processes')
+  .option('--workers <n>', 'encoder threads (default: one per core; 0: none)', integer)
+  .option('--no-dedup', 'do not look for identical pages')
+  .option('-q, --quiet', 'no progress bar and no summary')
+  .action(async (input: string, opts) => exit(await packCommand(input, opts)));
+
+program
+  .command('unpack')
+  .description('write any image (packed, incremental) as a raw self-contained image')
+  .argument('<input>', 'a packed or incremental image')
+  .requiredOption('-o, --output <file>', 'the raw image')
+  .option('-q, --quiet', 'no progress bar and no summary')
+  .action(async (input: string, opts) => exit(await unpackCommand(input, opts)));
+
+program
+  .command('squash')
+  .description('resolve an incremental chain into one self-contained (packed) image')
+  .argument('<tip>', 'the last image of the chain')
+  .requiredOption('-o, --output <file>', 'the self-contained image')
+  .option('--level <n>', 'codec level 1 to 9 (default 3)', integer)
+  .option('--raw', 'write it unpacked')
+  .option('--workers <n>', 'encoder threads (default: one per core)', integer)
+  .option('-q, --quiet', 'no progress bar and no summary')
+  .action(async (input: string, opts) => exit(await squashCommand(input, opts)));
 
 function exit(status: number): void {
   process.exitCode = status;

@@ -11,7 +11,7 @@ import { CryoFormatError } from '../core/errors.js';
 import { Codec, PAGE_SIZE, PAGEMAP_ENTRY_SIZE, SectionType, type SectionInfo } from '../core/format.js';
 import { bytesOf, int, isMap, text } from '../core/metadata.js';
 import { PageKind, type PageMapEntry } from '../core/model.js';
-import type { CryoImage } from '../core/reader.js';
+import { MAX_MEMORY_READ, type CryoImage } from '../core/reader.js';
 import type { SectionDecoder } from '../core/contents.js';
 import type { CryoWasm } from '../core/wasm.js';
 import { WasmEngine } from './engine.js';
@@ -104,7 +104,7 @@ export class ImagePages {
       this.cache.set(section.offset, hit);
       return hit;
     }
-    const payload = await this.image.readSection(section);
+    const payload = await this.image.readStoredSection(section);
     const decoded = section.codec === Codec.RAW ? payload : this.engine.decode(section, payload);
     if (this.cache.size >= DECODED_CACHE) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(section.offset, decoded);
@@ -349,6 +349,45 @@ export async function linkImage(image: CryoImage, options: LinkOptions): Promise
     await parent.close();
     throw error;
   }
-  pagesByImage.set(image, new ImagePages(image, engine, await pagesOf(parent)));
+  const pages = new ImagePages(image, engine, await pagesOf(parent));
+  pagesByImage.set(image, pages);
+  // The core reader refuses PARENT and DELTA pages; this image reads its memory through the chain,
+  // and closing it closes its parents.
+  const close = image.close.bind(image);
+  image.close = async () => {
+    await close();
+    await parent.close();
+  };
+  image.readMemoryDetailed = async (pid: number, address: bigint | number, length: number) => {
+    if (!Number.isSafeInteger(length) || length < 0 || length > MAX_MEMORY_READ) {
+      throw new RangeError(`memory read length ${length} is not between 0 and ${MAX_MEMORY_READ}`);
+    }
+    const start = BigInt(address);
+    if (start < 0n || start + BigInt(length) > 1n << 64n) {
+      throw new RangeError(`memory range 0x${start.toString(16)} + ${length} is outside the 64-bit address space`);
+    }
+    const bytes = new Uint8Array(length);
+    const notStored = await pages.readInto(pid, start, bytes);
+    return { bytes, notStored };
+  };
   return parent;
+}
+
+/**
+ * Decode every PAGEDATA and BLOB section stored with a codec (verify: a payload with a good CRC may
+ * still be malformed). Returns the problems found, each naming its offset.
+ */
+export async function checkEncodedSections(image: CryoImage): Promise<CryoFormatError[]> {
+  const engine = await WasmEngine.for(image.wasm);
+  const problems: CryoFormatError[] = [];
+  for (const s of image.sections) {
+    if (s.codec === Codec.RAW || (s.type !== SectionType.PAGEDATA && s.type !== SectionType.BLOB)) continue;
+    try {
+      engine.decodeToA(s, await image.readStoredSection(s));
+    } catch (error) {
+      if (!(error instanceof CryoFormatError)) throw error;
+      problems.push(error);
+    }
+  }
+  return problems;
 }

@@ -1,0 +1,147 @@
+/**
+ * Building page maps page by page (FORMAT §5.1) in typed arrays: consecutive pages of the same kind
+ * (and, for DATA and DELTA, consecutive store indices) extend one run. Bounded by the PAGEMAP limit
+ * (64 MiB = 2.8 million runs), never by the number of pages.
+ *
+ * @module
+ */
+import { PAGE_SIZE, PAGEMAP_ENTRY_SIZE } from '../core/format.js';
+import { PageKind } from '../core/model.js';
+
+const PAGE = BigInt(PAGE_SIZE);
+
+export class RunBuilder {
+  private vaddr = new BigUint64Array(256);
+  private count = new Uint32Array(256);
+  private kind = new Uint8Array(256);
+  private store = new Float64Array(256);
+  /** Number of runs. */
+  length = 0;
+
+  /** Append `pages` pages at `vaddr` (ascending addresses) of `kind`, DATA/DELTA from store index `store`. */
+  add(vaddr: bigint, pages: number, kind: number, store: number): void {
+    const n = this.length;
+    if (n > 0) {
+      const last = n - 1;
+      const lastEnd = this.vaddr[last]! + BigInt(this.count[last]!) * PAGE;
+      const stores = kind === PageKind.DATA || kind === PageKind.DELTA;
+      if (lastEnd === vaddr && this.kind[last] === kind && this.count[last]! + pages <= 0xffffffff &&
+        (!stores || this.store[last]! + this.count[last]! === store)) {
+        this.count[last] = this.count[last]! + pages;
+        return;
+      }
+    }
+    if (n === this.vaddr.length) this.grow();
+    this.vaddr[n] = vaddr;
+    this.count[n] = pages;
+    this.kind[n] = kind;
+    this.store[n] = kind === PageKind.DATA || kind === PageKind.DELTA ? store : 0;
+    this.length = n + 1;
+  }
+
+  private grow(): void {
+    const size = this.vaddr.length * 2;
+    const v = new BigUint64Array(size);
+    v.set(this.vaddr);
+    const c = new Uint32Array(size);
+    c.set(this.count);
+    const k = new Uint8Array(size);
+    k.set(this.kind);
+    const s = new Float64Array(size);
+    s.set(this.store);
+    this.vaddr = v;
+    this.count = c;
+    this.kind = k;
+    this.store = s;
+  }
+
+  /** The PAGEMAP payload. */
+  encode(): Uint8Array {
+    const bytes = new Uint8Array(this.length * PAGEMAP_ENTRY_SIZE);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < this.length; i++) {
+      const at = i * PAGEMAP_ENTRY_SIZE;
+      view.setBigUint64(at, this.vaddr[i]!, true);
+      view.setUint32(at + 8, this.count[i]!, true);
+      view.setUint16(at + 12, this.kind[i]!, true);
+      view.setBigUint64(at + 16, BigInt(this.store[i]!), true);
+    }
+    return bytes;
+  }
+
+  /** Pages of each kind. */
+  totals(): number[] {
+    const t = [0, 0, 0, 0];
+    for (let i = 0; i < this.length; i++) t[this.kind[i]!] = t[this.kind[i]!]! + this.count[i]!;
+    return t;
+  }
+}
+
+/**
+ * Dedup table (hash of a page → store index and the page's address), open addressing in typed
+ * arrays, at most `capacity` × 0.7 entries; when full, new pages are simply not remembered.
+ */
+export class DedupTable {
+  private keys: BigUint64Array;
+  private stores: Float64Array;
+  private addresses: BigUint64Array;
+  private used = 0;
+  private mask: number;
+
+  constructor(private readonly maxCapacity = 1 << 21) {
+    this.keys = new BigUint64Array(1024);
+    this.stores = new Float64Array(1024);
+    this.addresses = new BigUint64Array(1024);
+    this.mask = 1023;
+  }
+
+  clear(): void {
+    this.keys.fill(0n);
+    this.used = 0;
+  }
+
+  /** The entry for `hash` (never 0), or -1. */
+  find(hash: bigint): number {
+    let i = Number(hash & BigInt(this.mask));
+    for (;;) {
+      const k = this.keys[i]!;
+      if (k === 0n) return -1;
+      if (k === hash) return i;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  store(i: number): number {
+    return this.stores[i]!;
+  }
+
+  address(i: number): bigint {
+    return this.addresses[i]!;
+  }
+
+  insert(hash: bigint, store: number, address: bigint): void {
+    if ((this.used + 1) * 10 > (this.mask + 1) * 7) {
+      if (this.mask + 1 >= this.maxCapacity) return;
+      this.rehash((this.mask + 1) * 2);
+    }
+    let i = Number(hash & BigInt(this.mask));
+    while (this.keys[i] !== 0n) {
+      if (this.keys[i] === hash) return;
+      i = (i + 1) & this.mask;
+    }
+    this.keys[i] = hash;
+    this.stores[i] = store;
+    this.addresses[i] = address;
+    this.used++;
+  }
+
+  private rehash(size: number): void {
+    const { keys, stores, addresses } = this;
+    this.keys = new BigUint64Array(size);
+    this.stores = new Float64Array(size);
+    this.addresses = new BigUint64Array(size);
+    this.mask = size - 1;
+    this.used = 0;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== 0n) this.insert(keys[i]!, stores[i]!, addresses[i]!);
+  }
+}

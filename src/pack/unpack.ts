@@ -1,0 +1,110 @@
+/**
+ * Unpacking (FORMAT §3.1, §5.4): {@link unpackImage} writes any image — packed, incremental — as a
+ * self-contained raw image (codec 0 only, no parent) in the streaming order every consumer expects
+ * (IMAGE_META, per process PROCESS and PAGEMAP, BLOBs, PAGEDATA in ascending store index): what the
+ * native restorer reads, so `cryo-img restore` pipes it straight to the helper.
+ *
+ * Page data is byte-identical: the page map keeps its DATA and ZERO runs and store indices; PARENT
+ * and DELTA runs become DATA runs over store pages appended after the image's own, filled with the
+ * pages as resolved through the parent chain. One section in memory at a time.
+ *
+ * Environment-neutral.
+ *
+ * @module
+ */
+import { Codec, PAGE_SIZE, SectionType } from '../core/format.js';
+import { PageKind, type PageMapEntry } from '../core/model.js';
+import { encodePageMap } from '../core/page-store.js';
+import type { CryoImage } from '../core/reader.js';
+import { encodeMetadata, type ImageWriter } from '../core/writer.js';
+import { BLOCK_PAGES } from '../codec/engine.js';
+import { pagesOf } from '../codec/pages.js';
+import { outputMeta } from './pack.js';
+
+const PAGE = BigInt(PAGE_SIZE);
+
+export interface UnpackOptions {
+  /** Page-data bytes done and total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The page map of the unpacked output: PARENT/DELTA runs become DATA runs on appended store pages. */
+export function unpackedPageMap(entries: readonly PageMapEntry[], storeCount: number): { entries: PageMapEntry[]; resolved: PageMapEntry[] } {
+  let next = storeCount;
+  const out: PageMapEntry[] = [];
+  const resolved: PageMapEntry[] = [];
+  for (const e of entries) {
+    if (e.kind === PageKind.PARENT || e.kind === PageKind.DELTA) {
+      const entry = { vaddr: e.vaddr, pageCount: e.pageCount, kind: PageKind.DATA, storeIndex: next };
+      next += e.pageCount;
+      out.push(entry);
+      resolved.push(entry);
+    } else {
+      out.push({ ...e });
+    }
+  }
+  return { entries: out, resolved };
+}
+
+/** Write `input` as a raw, self-contained image to `writer`; the caller calls `writer.finish()`. */
+export async function unpackImage(input: CryoImage, writer: ImageWriter, options: UnpackOptions = {}): Promise<void> {
+  const pages = await pagesOf(input);
+  const plans = new Map<number, ReturnType<typeof unpackedPageMap>>();
+  for (const p of input.processes) plans.set(p.pid, unpackedPageMap(p.pageMap, p.storedPageCount));
+  const pageData = input.sections.filter((s) => s.type === SectionType.PAGEDATA);
+  const total = pageData.reduce((n, s) => n + s.rawLength, 0) +
+    [...plans.values()].reduce((n, p) => n + p.resolved.reduce((m, e) => m + e.pageCount * PAGE_SIZE, 0), 0);
+  let done = 0;
+
+  await writer.addImageMeta(await outputMeta(input, null, undefined));
+  const processSections = new Map(input.sections.filter((s) => s.type === SectionType.PROCESS).map((s) => [s.owner, s]));
+  for (const p of input.processes) {
+    const s = processSections.get(p.pid);
+    if (s) await writer.addSection({ type: SectionType.PROCESS, owner: p.pid }, await input.readSection(s));
+    const plan = plans.get(p.pid)!;
+    if (plan.entries.length > 0) await writer.addSection({ type: SectionType.PAGEMAP, owner: p.pid }, encodePageMap(plan.entries));
+  }
+  for (const s of input.sections) {
+    if (s.type === SectionType.BLOB) await writer.addSection({ type: s.type, owner: s.owner, key: s.key }, await input.readSection(s));
+  }
+  for (const s of input.sections) {
+    const known = [SectionType.IMAGE_META, SectionType.PROCESS, SectionType.PAGEMAP, SectionType.PAGEDATA, SectionType.BLOB] as number[];
+    if (!known.includes(s.type)) await writer.addSection({ type: s.type, owner: s.owner, key: s.key }, await input.readSection(s));
+  }
+  // Page data: each process's own store (decoded), then the resolved PARENT/DELTA pages.
+  const buffer = new Uint8Array(BLOCK_PAGES * PAGE_SIZE);
+  for (const p of input.processes) {
+    const own = pageData.filter((s) => s.owner === p.pid).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const s of own) {
+      if (s.codec === Codec.RAW) await writer.copySection(s, await input.readStoredSection(s));
+      else await writer.addSection({ type: SectionType.PAGEDATA, owner: p.pid, key: s.key }, await pages.section(s));
+      done += s.rawLength;
+      options.onProgress?.(done, total);
+    }
+    // Resolved pages take consecutive store indices from storedPageCount on: fill 1 MiB sections.
+    const plan = plans.get(p.pid)!;
+    let filled = 0;
+    let key = p.storedPageCount;
+    const flush = async () => {
+      if (filled === 0) return;
+      await writer.addSection({ type: SectionType.PAGEDATA, owner: p.pid, key }, buffer.slice(0, filled * PAGE_SIZE));
+      key += filled;
+      done += filled * PAGE_SIZE;
+      filled = 0;
+      options.onProgress?.(done, total);
+    };
+    for (const e of plan.resolved) {
+      for (let first = 0; first < e.pageCount;) {
+        const n = Math.min(BLOCK_PAGES - filled, e.pageCount - first);
+        await pages.readInto(p.pid, e.vaddr + BigInt(first) * PAGE, buffer.subarray(filled * PAGE_SIZE, (filled + n) * PAGE_SIZE));
+        filled += n;
+        first += n;
+        if (filled === BLOCK_PAGES) await flush();
+      }
+    }
+    await flush();
+  }
+  options.onProgress?.(total, total);
+}
+
+export { encodeMetadata };
