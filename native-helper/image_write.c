@@ -37,7 +37,9 @@ static void le64(unsigned char *p, uint64_t v)
 
 static const char *target_name(const struct image_writer *w)
 {
-	return w->tmp_path ? w->tmp_path : "stdout";
+	if (w->tmp_path)
+		return w->tmp_path;
+	return w->path && strcmp(w->path, "-") ? w->path : "stdout";
 }
 
 /* writev until everything is out: a pipe may take a little at a time. */
@@ -91,14 +93,29 @@ static int out(struct image_writer *w, const void *p, size_t n)
 
 static int open_target(struct image_writer *w, const char *path)
 {
+	w->path = strdup(path);
+	if (!w->path)
+		return cryo_fail(ENOMEM, "prepare image path %s", path);
 	if (!strcmp(path, "-")) {
 		if (isatty(STDOUT_FILENO))
 			return cryo_fail(0, "refusing to write a binary image to a terminal (redirect stdout or use -o FILE)");
 		w->fd = STDOUT_FILENO;
+		w->stream = 1;
 		return 0;
 	}
-	w->path = strdup(path);
-	if (!w->path || asprintf(&w->tmp_path, "%s.tmp.XXXXXX", path) < 0) {
+	/* An existing non-regular file (a device such as /dev/null, a FIFO) is written in place, like
+	 * stdout: a temporary file renamed over it would replace the device node itself. */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return cryo_fail(EISDIR, "open image output %s", path);
+		w->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (w->fd < 0)
+			return cryo_fail(errno, "open image output %s", path);
+		w->stream = 1;
+		return 0;
+	}
+	if (asprintf(&w->tmp_path, "%s.tmp.XXXXXX", path) < 0) {
 		w->tmp_path = NULL;
 		return cryo_fail(ENOMEM, "prepare image path %s", path);
 	}
@@ -276,11 +293,17 @@ int iw_finish(struct image_writer *w)
 	if (w->tmp_path) {
 		if (commit_file(w))
 			goto fail;
-	} else if (w->fd == STDOUT_FILENO && fsync(w->fd) < 0 && errno != EINVAL && errno != EROFS) {
-		/* stdout redirected to a file: make it durable too. Pipes give EINVAL. */
-		cryo_fail(errno, "fsync stdout");
+	} else if (fsync(w->fd) < 0 && errno != EINVAL && errno != EROFS) {
+		/* stdout redirected to a file: make it durable too. Pipes and devices give EINVAL. */
+		cryo_fail(errno, "fsync %s", target_name(w));
 		goto fail;
 	}
+	if (w->stream && w->fd != STDOUT_FILENO && close(w->fd) < 0) {
+		w->fd = -1;
+		cryo_fail(errno, "close %s", target_name(w));
+		goto fail;
+	}
+	w->fd = -1;
 	release(w);
 	return 0;
 fail:
@@ -290,11 +313,10 @@ fail:
 
 void iw_abort(struct image_writer *w)
 {
-	if (w->tmp_path) {
-		if (w->fd >= 0)
-			close(w->fd);
+	if (w->fd >= 0 && w->fd != STDOUT_FILENO)
+		close(w->fd);
+	if (w->tmp_path)
 		unlink(w->tmp_path);
-	}
 	w->fd = -1;
 	release(w);
 }

@@ -9,8 +9,9 @@
 
 struct image_writer {
 	int fd;
-	char *path;        /* final path, NULL for stdout */
-	char *tmp_path;    /* temp file being written, NULL for stdout */
+	char *path;        /* the -o argument ("-" for stdout) */
+	char *tmp_path;    /* temp file being written; NULL when streaming */
+	int stream;        /* written in place: stdout, or an existing device/FIFO (no temp, no rename) */
 	unsigned char *buf; /* output buffer for small writes */
 	size_t buf_len;
 	uint64_t offset;   /* bytes of the file produced so far (buffered included) */
@@ -19,7 +20,8 @@ struct image_writer {
 	uint32_t sections;
 };
 
-/* path "-" means stdout. Writes the file header. */
+/* path "-" means stdout; an existing non-regular file (/dev/null, a FIFO) is written in place.
+ * Writes the file header. */
 int iw_open(struct image_writer *w, const char *path);
 /* One section with its whole (raw-codec) payload. The caller keeps the type's size limit. */
 int iw_section(struct image_writer *w, uint16_t type, uint32_t owner, uint64_t key, const void *payload,

@@ -219,6 +219,20 @@ unsigned long remote_scratch(struct remote *r)
 	return addr;
 }
 
+/* After syscalls ran, the thread sits at a syscall-stop (normally the exit one; the entry one if an
+ * injection failed half-way). It is first moved, with orig_rax = -1 so that a pending entry cannot
+ * run any syscall, to an interrupt stop; only there are its own registers put back, so that the
+ * kernel's restart logic sees exactly them when the thread is finally resumed. */
+static int park(struct remote *r)
+{
+	struct user_regs_struct neutral = r->saved;
+
+	neutral.orig_rax = -1;
+	if (pt_setregs(r->tid, &neutral) || pt_park(r->tid))
+		return -1;
+	return 0;
+}
+
 int remote_end(struct remote *r)
 {
 	int rc = 0;
@@ -228,11 +242,11 @@ int remote_end(struct remote *r)
 	r->active = 0;
 	if (r->scratch && remote_write(r->tid, r->scratch, r->scratch_saved, REMOTE_SCRATCH_SIZE))
 		rc = -1;
+	if (r->ran && park(r))
+		rc = -1;
 	if (pt_setregs(r->tid, &r->saved))
 		rc = -1;
 	if (pt_setsigmask(r->tid, r->saved_mask))
-		rc = -1;
-	if (r->ran && pt_park(r->tid))
 		rc = -1;
 	r->scratch = 0;
 	r->ran = 0;

@@ -8,8 +8,8 @@
  * is written into the tracee and no instruction after the syscall ever runs, so no SIGTRAP is
  * raised (a forced SIGTRAP would reset a blocked or ignored SIGTRAP disposition to SIG_DFL).
  * All signals are blocked while syscalls run so that a pending signal cannot be dequeued in between.
- * remote_end() puts everything back (scratch bytes, registers, mask) and parks the thread in an
- * interrupt stop (see pt_park), on every path, including after a failed syscall.
+ * remote_end() parks the thread in an interrupt stop (see pt_park) and puts everything back there
+ * (scratch bytes, registers, mask), on every path, including after a failed syscall.
  *
  * Scratch memory for pointer arguments is borrowed from the thread's own stack, REMOTE_SCRATCH_SIZE
  * bytes ending below rsp - 128: the x86_64 ABI lets code keep live data in the 128-byte red zone

@@ -2,8 +2,8 @@
 // /proc just before the dump, read back through the library (openImage), and the target must be left
 // exactly as it was (still running, not traced, not stopped) unless --kill was asked for.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { closeSync, createReadStream, existsSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCryoImage as openImage, type CryoImage, type ProcessInfo } from '../src/node.js';
 import { helperPath, programsDir, startProgram, tempDir, type RunningProgram } from './helpers/programs.js';
@@ -465,6 +465,28 @@ describe('cryo-helper dump', () => {
     expect((await image.verify()).ok).toBe(true);
     const marker = await image.readMemory(counter.pid, BigInt(counter.ready.marker), 32);
     expect(text(marker).split('\0')[0]).toBe(`CRYO-COUNTER-MARKER-${counter.pid}`);
+  });
+
+  it('writes into an existing FIFO (or device) in place instead of replacing it', async () => {
+    const counter = await start('counter', [join(dir.path, 'fifo.out'), '5']);
+    const fifo = join(dir.path, 'image.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const received = new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      createReadStream(fifo)
+        .on('data', (c) => chunks.push(c as Buffer))
+        .on('end', () => resolve(Buffer.concat(chunks)))
+        .on('error', reject);
+    });
+    const result = await runHelper(['dump', '--pid', String(counter.pid), '-o', fifo]);
+    expect(result).toEqual({ code: 0, stderr: '' });
+    const path = join(dir.path, 'from-fifo.cryo');
+    writeFileSync(path, await received);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    const image = await openImage(path);
+    images.push(image);
+    expect((await image.verify()).ok).toBe(true);
+    expect(image.processes[0].pid).toBe(counter.pid);
   });
 
   it('dumps a 16 MiB heap page for page', async () => {
