@@ -32,7 +32,7 @@
 enum policy {
 	STORE_NOTHING,
 	STORE_ALL,        /* [vdso]: every page, present or not */
-	STORE_PRESENT,    /* anonymous, shmem, memfd, deleted files: present or swapped pages */
+	STORE_PRESENT,    /* anonymous memory, [heap], [stack]: present or swapped pages */
 	STORE_COPIED,     /* private file mappings: pages no longer backed by the file */
 	STORE_OBJECT,     /* shmem, memfd, deleted files: present pages and every page holding data in
 			   * the backing object (its only copy may be in there, not in our page tables) */
