@@ -32,6 +32,8 @@
  * software-usable bytes (asm/user.h, USER_XSTATE_XCR0_WORD); signal frames use that area differently. */
 #define XSTATE_XCR0_OFFSET 464
 
+#define USER_CS_64 0x33
+
 #define ERESTARTSYS 512
 #define ERESTARTNOINTR 513
 #define ERESTARTNOHAND 514
@@ -187,6 +189,10 @@ int thread_capture(pid_t pid, const struct frozen_thread *ft, struct thread_stat
 	ts->state = ft->state;
 	if (read_comm(pid, tid, &ts->comm) || pt_getregs(tid, &ts->regs))
 		return -1;
+	/* The image records x86_64 state, and injected syscalls use the 64-bit ABI. */
+	if (ts->regs.cs != USER_CS_64)
+		return cryo_fail(0, "thread %d runs in 32-bit mode (cs 0x%llx); only x86_64 processes can be dumped",
+				 tid, ts->regs.cs);
 	ts->restart = restart_fixup(&ts->regs);
 	if (capture_xstate(tid, ts) || pt_getsigmask(tid, &ts->sigmask) ||
 	    peek_siginfo(tid, 0, &ts->pending, &ts->npending) || capture_rseq(tid, ts) ||
