@@ -2,13 +2,15 @@
 // the page's own file picker (and through `cryo-img view`), and must show the right tree, descriptors,
 // search hits, diffs and errors. Screenshots of every view go to test/artifacts/viewer/.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, openSync, readFileSync, writeSync, closeSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { openImage } from '../src/node.js';
+import { startViewServer } from '../src/cli/cmd-view.js';
+import { networkInterfaces } from 'node:os';
 import { launchBrowser } from './helpers/browser.js';
-import { cliPath, helperPath, projectRoot, startProgram, stopChild, tempDir } from './helpers/programs.js';
+import { cliPath, helperPath, projectRoot, startProgram, stopChild, tempDir, type RunningProgram } from './helpers/programs.js';
 import { startStaticServer, type StaticServer } from './helpers/static-server.js';
 
 const artifacts = join(projectRoot, 'test', 'artifacts', 'viewer');
@@ -44,10 +46,14 @@ describe('the viewer in a browser', () => {
   let marker: bigint;
   let counterAddr: bigint;
   let logPath: string;
+  // bigheap takes seconds to fill 1 GiB: start it first, let it work while the other tests run.
+  let bigheap: Promise<RunningProgram> | undefined;
 
   beforeAll(async () => {
     mkdirSync(artifacts, { recursive: true });
     dir = tempDir();
+    bigheap = startProgram('bigheap', ['1024'], 45_000);
+    bigheap.catch(() => undefined);
     logPath = join(dir.path, 'out.log');
     const counter = await startProgram('counter', [logPath, '5']);
     try {
@@ -77,6 +83,7 @@ describe('the viewer in a browser', () => {
   });
 
   afterAll(async () => {
+    await bigheap?.then((p) => p.stop(), () => undefined);
     await browser?.close();
     await server?.close();
     dir?.remove();
@@ -235,5 +242,102 @@ describe('the viewer in a browser', () => {
     expect(await page.locator('#error').innerText()).toContain('expected');
     await shot(page, '10-error');
     expect(errors).toEqual([]);
+  });
+
+  it('cryo-img view serves the viewer and both images on 127.0.0.1 behind a token, with Range requests', async () => {
+    const child = spawn(process.execPath, [cliPath, 'view', imageA, imageB, '--no-open'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /http:\/\/127\.0\.0\.1:\d+\/[A-Za-z0-9_-]{40,}\/\?serve=1/.exec(out);
+          if (m) { clearTimeout(timer); resolve(m[0]); }
+        });
+        child.once('exit', (code) => reject(new Error(`cryo-img view exited with ${code}: ${out}`)));
+      });
+      const base = url.replace('?serve=1', '');
+      const origin = new URL(url).origin;
+      // Without the token (or with another one), everything is refused.
+      for (const path of ['/', '/index.html', '/image/0', '/images.json', '/viewer.js', `/${'x'.repeat(43)}/image/0`]) {
+        expect((await fetch(origin + path)).status, path).toBe(403);
+      }
+      // Range requests read exactly what is asked.
+      const head = await fetch(base + 'image/0', { method: 'HEAD' });
+      expect(Number(head.headers.get('content-length'))).toBe(statSync(imageA).size);
+      const range = await fetch(base + 'image/0', { headers: { range: 'bytes=0-15' } });
+      expect(range.status).toBe(206);
+      expect(range.headers.get('content-range')).toBe(`bytes 0-15/${statSync(imageA).size}`);
+      expect(Buffer.from(await range.arrayBuffer())).toEqual(readFileSync(imageA).subarray(0, 16));
+      expect((await fetch(base + 'image/0', { headers: { range: 'bytes=99999999-' } })).status).toBe(416);
+      expect((await fetch(base + '../etc/passwd')).status).not.toBe(200);
+      // Only the loopback interface listens.
+      const port = Number(new URL(url).port);
+      const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+      if (external) {
+        await expect(fetch(`http://${external.address}:${port}/`)).rejects.toThrow();
+      }
+
+      const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(url);
+      await page.waitForSelector('body[data-diff="done"]', { timeout: 30_000 });
+      expect(await page.locator('.image-tab').allInnerTexts()).toEqual([
+        expect.stringContaining('counter-a.cryo'), expect.stringContaining('counter-b.cryo'),
+      ]);
+      expect(await page.locator('#diff-table tbody tr td').nth(2).innerText()).toBe('changed');
+      await shot(page, '11-view-command-diff');
+      expect(errors).toEqual([]);
+      await context.close();
+    } finally {
+      await stopChild(child);
+    }
+  });
+
+  it('opens a 1 GiB image through cryo-img view reading under 1 MiB before the first paint', async () => {
+    const big = await bigheap!;
+    const bigImage = join(dir.path, 'bigheap.cryo');
+    try {
+      execFileSync(helperPath, ['dump', '--pid', String(big.pid), '-o', bigImage]);
+    } finally {
+      await big.stop();
+    }
+    expect(statSync(bigImage).size).toBeGreaterThan(1 << 30);
+    const server = await startViewServer([bigImage]);
+    try {
+      const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.waitForSelector('body[data-ready="1"]');
+      const served = server.bytesServed[0]!;
+      const probe = await page.evaluate(() => (window as unknown as { cryoViewer: Probe }).cryoViewer.firstPaint);
+      writeFileSync(join(artifacts, 'first-paint-1gib.json'), JSON.stringify({ imageBytes: statSync(bigImage).size, servedBeforeFirstPaint: served, ...probe }, null, 2));
+      expect(probe!.bytesRead).toBeLessThan(1 << 20);
+      expect(served).toBeLessThan(1 << 20);
+      expect(served).toBe(probe!.bytesRead);
+      expect(await page.locator('#tree .tree-item').first().innerText()).toContain('bigheap');
+      await shot(page, '12-1gib-processes');
+
+      await page.click(`#tree .tree-item[data-pid="${big.pid}"]`);
+      await view(page, 'memory');
+      await page.waitForSelector(`body[data-picture="${big.pid}"]`);
+      expect(await page.locator('#vma-table tbody tr', { hasText: '1.0 GiB' }).count()).toBeGreaterThan(0);
+      await shot(page, '13-1gib-memory');
+      await page.goto(server.url.replace('?serve=1', `?serve=1#pid=${big.pid}&view=hex&addr=${big.ready.heap}`));
+      await page.waitForSelector('#hexdump[data-addr]');
+      expect(await page.locator('.hexascii').first().innerText()).toMatch(/record|\.{4}/);
+      await shot(page, '14-1gib-hex');
+      // Opening again and showing 512 bytes of the heap still read well under 1 MiB more.
+      expect(server.bytesServed[0]! - served).toBeLessThan(1 << 20);
+      expect(errors).toEqual([]);
+      await context.close();
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -11,6 +11,7 @@ import { readCommand } from './cmd-read.js';
 import { restoreCommand } from './cmd-restore.js';
 import { rewriteCommand } from './cmd-rewrite.js';
 import { verifyCommand } from './cmd-verify.js';
+import { viewCommand } from './cmd-view.js';
 import { parseAddress } from './units.js';
 
 const program = new Command();
@@ -103,6 +104,15 @@ program
   .option('--dry-run', 'print every change, field by field, and write nothing')
   .option('--check', 'check that relocated files exist here and match what the image recorded')
   .action(async (input: string, opts) => exit(await rewriteCommand(input, opts)));
+
+program
+  .command('view')
+  .description('look inside an image (or compare two) in the browser: serves the viewer on 127.0.0.1 at a private URL')
+  .argument('<image>', 'a .cryo image')
+  .argument('[image2]', 'a second image, compared with the first')
+  .option('--port <port>', 'port to listen on (default: a free one)', integer)
+  .option('--no-open', 'only print the URL; do not open a browser')
+  .action(async (image: string, image2: string | undefined, opts) => exit(await viewCommand(image2 ? [image, image2] : [image], opts)));
 
 program
   .command('diff')
