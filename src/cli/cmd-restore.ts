@@ -10,6 +10,8 @@ import { loadWasm, openCryoImage as openImage } from '../node.js';
 import { ImageWriter, type ByteSink } from '../core/writer.js';
 import { planFromOptions, type RewriteOptions } from '../rewrite/node.js';
 import { writeRewrite } from '../rewrite/stream.js';
+import { isPlainImage } from '../codec/pages.js';
+import { unpackImage } from '../pack/unpack.js';
 import { verifyImageFile } from './verify.js';
 import { helperPath } from './helper.js';
 import { reportFailure } from './errors.js';
@@ -49,12 +51,19 @@ export async function restoreCommand(path: string, options: RestoreCliOptions): 
       return 1;
     }
     const rewriting = options.pidMap !== undefined || (options.relocate?.length ?? 0) > 0 || (options.relocateFd?.length ?? 0) > 0;
-    const image = rewriting ? await openImage(path) : undefined;
+    // Packed and incremental images are unpacked on the fly into the helper's stdin (it reads codec 0).
+    let image: Awaited<ReturnType<typeof openImage>> | undefined = await openImage(path);
+    const packed = !isPlainImage(image);
+    if (!rewriting && !packed) {
+      await image.close();
+      image = undefined;
+    }
     try {
+      if (rewriting && packed) throw new Error('restore with --pid-map or --relocate needs a raw image: unpack it first (cryo-img unpack)');
       // Plan before starting the helper: a bad map is refused before anything is created.
-      const plan = image ? await planFromOptions(image, options) : undefined;
+      const plan = image && rewriting ? await planFromOptions(image, options) : undefined;
       for (const warning of plan?.warnings ?? []) process.stderr.write(`cryo-img: warning: ${warning}\n`);
-      const moved = image ? image.processes.filter((p) => plan!.ownerMap(p.pid) !== p.pid) : [];
+      const moved = image && plan ? image.processes.filter((p) => plan!.ownerMap(p.pid) !== p.pid) : [];
       if (moved.length) {
         process.stderr.write(`cryo-img: restoring with new PIDs: ${moved.map((p) => `${p.pid}->${plan!.ownerMap(p.pid)}`).join(' ')}\n`);
       }
@@ -63,6 +72,7 @@ export async function restoreCommand(path: string, options: RestoreCliOptions): 
       for (const fd of options.skipFd) args.push('--skip-fd', fd);
       const child = spawn(helperPath(), args, { stdio: ['pipe', 'inherit', 'inherit'] });
       const exited = exitStatus(child);
+      child.stdin!.on('error', () => undefined); // EPIPE when the helper refuses early: reported by the writes, and by its exit status
       // The helper may stop reading early (it refused the image): that is its verdict, not ours.
       const feed = image && plan
         ? (async () => {
@@ -71,7 +81,14 @@ export async function restoreCommand(path: string, options: RestoreCliOptions): 
             await writer.finish();
             child.stdin!.end();
           })()
-        : pipeline(createReadStream(path), child.stdin!);
+        : image && packed
+          ? (async () => {
+              const writer = new ImageWriter(new StdinSink(child.stdin!), await loadWasm());
+              await unpackImage(image, writer);
+              await writer.finish();
+              child.stdin!.end();
+            })()
+          : pipeline(createReadStream(path), child.stdin!);
       await feed.catch((error: NodeJS.ErrnoException) => {
         if (!isBrokenPipe(error)) {
           child.kill('SIGKILL');

@@ -391,3 +391,9 @@ export async function checkEncodedSections(image: CryoImage): Promise<CryoFormat
   }
   return problems;
 }
+
+/** Whether an image is raw and self-contained (codec 0 only, DATA/ZERO pages, no parent): what the native restorer reads. */
+export function isPlainImage(image: CryoImage): boolean {
+  return image.meta.raw.parent === undefined && image.sections.every((s) => s.codec === Codec.RAW) &&
+    image.processes.every((p) => p.pageMap.every((e) => e.kind === PageKind.DATA || e.kind === PageKind.ZERO));
+}
