@@ -384,3 +384,164 @@ describe('library', () => {
     }
   });
 });
+
+import { ImageWriter, MemorySink, loadWasm, openImage as openAny } from '../src/node.js';
+import { convertToCryo } from '../src/convert/index.js';
+import { decodeImage } from '../src/criu/images.js';
+import { encodeImage } from '../src/criu/encode.js';
+import { MemoryDirectory } from '../src/criu/source.js';
+import { openCriuImage } from '../src/criu/model.js';
+import { openCriu } from '../src/criu/node.js';
+import type { CheckpointImage } from '../src/core/model.js';
+
+describe('convertToCryo (library)', () => {
+  it('reads the source in pieces of at most 1 MiB and writes sections of at most 1 MiB', async () => {
+    const criu = await openCriu(join(FIXTURES, 'counter'));
+    let largest = 0;
+    let reads = 0;
+    const spy = new Proxy(criu, {
+      get(target, key, receiver) {
+        if (key === 'readMemoryDetailed') {
+          return (pid: number, address: bigint, length: number) => {
+            largest = Math.max(largest, length);
+            reads++;
+            return target.readMemoryDetailed(pid, address, length);
+          };
+        }
+        const v = Reflect.get(target, key, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as CheckpointImage;
+    try {
+      const sink = new MemorySink();
+      const writer = new ImageWriter(sink, await loadWasm());
+      const summary = await convertToCryo(spy, writer);
+      const written = await writer.finish();
+      expect(summary.pages).toBe(285);
+      expect(largest).toBeLessThanOrEqual(1 << 20);
+      expect(reads).toBeGreaterThan(1);
+      expect(Math.max(...written.sections.map((s) => s.rawLength))).toBeLessThanOrEqual(1 << 20);
+      // one 1 MiB PAGEDATA section then the rest: 285 pages = 256 + 29
+      expect(written.sections.filter((s) => s.typeName === 'PAGEDATA').map((s) => s.rawLength / 4096)).toEqual([256, 29]);
+      const image = await openAny(sink.bytes());
+      try {
+        expect(image.process(23547)!.pageMap).toEqual(criu.process(23547)!.pageMap); // store numbering kept
+      } finally {
+        await image.close();
+      }
+    } finally {
+      await criu.close();
+    }
+  });
+
+  it('a 10,000-VMA checkpoint converts to the same model', async () => {
+    const dir = join(FIXTURES, 'counter');
+    const files: Record<string, Uint8Array> = {};
+    for (const name of readdirSync(dir)) if (statSync(join(dir, name)).isFile()) files[name] = new Uint8Array(readFileSync(join(dir, name)));
+    const mm = decodeImage(files['mm-23547.img']!, 'mm').entries[0]!;
+    const vmas = mm['vmas'] as Record<string, unknown>[];
+    const template = vmas.find((v) => Number(v['start']) === 0x7ff25542d000)!;
+    const extra = Array.from({ length: 10_000 }, (_, i) => ({ ...template, start: 0x100000000000 + i * 0x2000, end: 0x100000001000 + i * 0x2000 }));
+    files['mm-23547.img'] = encodeImage('MM', [{ ...mm, vmas: [...vmas, ...extra].sort((a, b) => Number(a['start']) - Number(b['start'])) }]);
+    const criu = await openCriuImage(new MemoryDirectory(files, 'synthetic'));
+    try {
+      const sink = new MemorySink();
+      const writer = new ImageWriter(sink, await loadWasm());
+      await convertToCryo(criu, writer, { keepSourceFiles: false });
+      await writer.finish();
+      const image = await openAny(sink.bytes());
+      try {
+        expect(image.processes[0]!.vmas).toHaveLength(10_023);
+        expect(image.processes.map(model)).toEqual(criu.processes.map(model));
+      } finally {
+        await image.close();
+      }
+    } finally {
+      await criu.close();
+    }
+  });
+});
+
+describe('browser entry (in Node)', () => {
+  it('openCriuArchive, directoryFromFiles and openCriuImage from src/browser.ts', async () => {
+    const browser = await import('../src/browser.js');
+    const archive = join(work, 'threads.tar.gz');
+    execFileSync('tar', ['-czf', archive, '-C', join(FIXTURES, 'threads'), '.']);
+    const fromArchive = await browser.openCriuImage(await browser.openCriuArchive(new Blob([readFileSync(archive)]), { label: 'threads.tar.gz' }));
+    const names = readdirSync(join(FIXTURES, 'threads')).filter((f) => f.endsWith('.img'));
+    const picked = names.map((f) => ({ path: `threads/${f}`, data: new Blob([readFileSync(join(FIXTURES, 'threads', f))]) }));
+    const fromFiles = await browser.openCriuImage(await browser.directoryFromFiles(picked, 'picked'));
+    try {
+      for (const image of [fromArchive, fromFiles]) {
+        expect(image.process(23615)!.threads.map((t) => t.comm)).toEqual(['cryo-main', 'cryo-worker-0', 'cryo-worker-1', 'cryo-worker-2']);
+        const bytes = await image.readMemory(23615, 0x7fd7c4000b70n, 13);
+        expect(new TextDecoder().decode(bytes)).toBe('CRYO-THREAD-0');
+      }
+    } finally {
+      await fromArchive.close();
+      await fromFiles.close();
+    }
+  });
+});
+
+import { launchBrowser } from './helpers/browser.js';
+import { projectRoot } from './helpers/programs.js';
+import { startStaticServer } from './helpers/static-server.js';
+
+describe('in a real browser (headless Chromium, dist/browser.js)', () => {
+  const PAGE = `<!doctype html>
+<script type="importmap">{ "imports": {
+  "@msgpack/msgpack": "/node_modules/@msgpack/msgpack/dist.esm/index.mjs",
+  "fflate": "/node_modules/fflate/esm/browser.js" } }</script>
+<script type="module">
+  import { openCriuArchive, directoryFromFiles, openCriuImage } from '/dist/browser.js';
+  const summary = async (image) => {
+    const p = image.process(23582);
+    const shm = await image.readMemory(23582, 0x7f33073aa000n, 21);
+    const heap = await image.readMemory(23582, 0x559c0eb582a0n, 17);
+    return { pids: image.processes.map((x) => x.pid), comm: p.comm, vmas: p.vmas.length, fds: p.fds.map((f) => f.path),
+      shm: new TextDecoder().decode(shm), heap: new TextDecoder().decode(heap) };
+  };
+  window.fromArchive = async () => summary(await openCriuImage(await openCriuArchive(await (await fetch('/tree.tar.gz')).blob(), { label: 'tree.tar.gz' })));
+  window.fromFolder = async (names) => {
+    // what a dropped folder gives: Files with their relative paths
+    const files = await Promise.all(names.map(async (n) => ({ path: 'tree/' + n, data: new File([await (await fetch('/test/fixtures/criu/tree/' + n)).blob()], n) })));
+    return summary(await openCriuImage(await directoryFromFiles(files, 'dropped')));
+  };
+  window.loaded = true;
+</script>`;
+
+  it('a dropped folder and a tar.gz archive open as in Node', async () => {
+    const archive = join(work, 'tree-browser.tar.gz');
+    execFileSync('tar', ['-czf', archive, '-C', join(FIXTURES, 'tree'), '.']);
+    const server = await startStaticServer(projectRoot, { '/criu.html': PAGE, '/tree.tar.gz': readFileSync(archive) });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${server.url}/criu.html`);
+      await page.waitForFunction(() => (window as unknown as { loaded?: boolean }).loaded === true);
+      type W = { fromArchive(): Promise<unknown>; fromFolder(n: string[]): Promise<unknown> };
+      const a = await page.evaluate(() => (window as unknown as W).fromArchive());
+      const names = readdirSync(join(FIXTURES, 'tree')).filter((f) => f.endsWith('.img'));
+      const f = await page.evaluate((n) => (window as unknown as W).fromFolder(n), names);
+      expect(errors).toEqual([]);
+      const node = await openCriu(join(FIXTURES, 'tree'));
+      try {
+        const p = node.process(23582)!;
+        const expected = {
+          pids: [23579, 23582, 23583], comm: 'cryo-child-1', vmas: p.vmas.length, fds: p.fds.map((x) => x.path),
+          shm: 'CRYO-CHILD-1-WAS-HERE', heap: 'CRYO-TREE-CHILD-1',
+        };
+        expect(a).toEqual(expected);
+        expect(f).toEqual(expected);
+      } finally {
+        await node.close();
+      }
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+});
