@@ -116,6 +116,11 @@ describe('the viewer in a browser', () => {
     expect(row[3]).toMatch(/^[SR] \((sleeping|running)\)$/);
     expect(row[8]).toContain(`counter ${logPath} 5`);
 
+    // Keyboard: number keys switch views.
+    await page.keyboard.press('3');
+    await page.waitForSelector('#view.view-threads');
+    await page.keyboard.press('1');
+    await page.waitForSelector('#view.view-processes');
     await page.click(`#tree .tree-item[data-pid="${pid}"]`);
     await page.waitForSelector('#view.view-overview');
     expect(await page.locator('#view').innerText()).toContain(logPath);
@@ -176,11 +181,28 @@ describe('the viewer in a browser', () => {
     expect(await page.locator('.where').innerText()).toContain('[heap]');
     await shot(page, '7-hex-search');
 
+    // Hex-byte search finds the same place ("CRYO-COU").
+    await page.selectOption('#search-mode', 'hex');
+    await page.fill('#search-input', '43 52 59 4f 2d 43 4f 55');
+    await page.evaluate(() => { delete document.body.dataset.search; });
+    await page.click('#search-button');
+    await page.waitForSelector('body[data-search="done"]');
+    expect(await page.locator('#search-results a.hit').allInnerTexts()).toContain('0x' + marker.toString(16));
+
     // Deep link: a fresh page opened on the same fragment shows the same process, view and address.
     const hash = await page.evaluate(() => location.hash);
     expect(hash).toContain(`pid=${pid}`);
     expect(hash).toContain('view=hex');
+    const again = await newPage();
+    await again.page.goto(`${server.url}/index.html${hash}`);
+    await openViaPicker(again.page, imageA);
+    await again.page.waitForSelector('#hexdump[data-addr]');
+    const linked = BigInt(new URLSearchParams(hash.slice(1)).get('addr')!);
+    expect(await again.page.locator('#hexdump').getAttribute('data-addr')).toBe('0x' + (linked & ~15n).toString(16));
+    expect(await again.page.locator('#addr-input').inputValue()).toBe('0x' + linked.toString(16));
+    expect(await again.page.locator('.tree-item.selected').getAttribute('data-pid')).toBe(String(pid));
     expect(errors).toEqual([]);
+    expect(again.errors).toEqual([]);
   });
 
   it('compares two images: changed pages marked on the memory picture, fd offsets in the table', async () => {

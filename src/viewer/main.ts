@@ -569,7 +569,7 @@ function blockHeight(v: ViewVma): number {
 
 function memoryView(p: ViewProcess): HTMLElement {
   const totals = { mapped: 0, stored: 0, zero: 0, dedup: 0 };
-  const byClass = new Map<string, number>();
+  const byClass = new Map<string, { mapped: number; stored: number; zero: number; dedup: number; count: number }>();
   for (const v of p.vmas) {
     const size = Number(v.end - v.start);
     totals.mapped += size;
@@ -577,8 +577,15 @@ function memoryView(p: ViewProcess): HTMLElement {
     totals.zero += v.zeroPages * 4096;
     totals.dedup += v.dedupPages * 4096;
     const c = vmaClass(v);
-    byClass.set(c, (byClass.get(c) ?? 0) + size);
+    const t = byClass.get(c) ?? { mapped: 0, stored: 0, zero: 0, dedup: 0, count: 0 };
+    t.mapped += size;
+    t.stored += v.pagesStored * 4096;
+    t.zero += v.zeroPages * 4096;
+    t.dedup += v.dedupPages * 4096;
+    t.count++;
+    byClass.set(c, t);
   }
+  const classOrder = Object.keys(CLASS_LABELS).filter((c) => byClass.has(c));
   const d = processDiff(p.pid);
   const picture = h('div', { class: 'picture', id: 'memory-picture', 'aria-label': 'memory map' });
   const canvases: HTMLCanvasElement[] = [];
@@ -616,15 +623,26 @@ function memoryView(p: ViewProcess): HTMLElement {
       d ? h('td', {}, badge(vd?.status), changedPagesIn(d, v)) : null);
   });
   return h('div', {},
-    h('div', { class: 'cards' },
+    h('div', { class: 'memory-summary' }, h('div', { class: 'cards cards-grid' },
       card('Mapped', humanBytes(totals.mapped), plural(p.vmas.length, 'VMA')),
       card('Stored', humanBytes(totals.stored), 'page data in the image'),
       card('Zero', humanBytes(totals.zero), 'recorded as zero pages'),
       card('Deduplicated', humanBytes(totals.dedup), 'stored once, used twice'),
       d ? card('Changed', plural(d.changedPageCount, 'page'), `of ${plural(d.comparedPages, 'page')} compared`) : null),
+    h('table', { class: 'grid kinds', id: 'kind-table' },
+      h('thead', {}, h('tr', {}, ['kind', 'VMAs', 'mapped', 'stored', 'zero', 'deduplicated'].map((x) => h('th', {}, x)))),
+      h('tbody', {}, classOrder.map((c) => {
+        const t = byClass.get(c)!;
+        const share = t.mapped ? Math.round((100 * t.stored) / t.mapped) : 0;
+        return h('tr', {}, h('td', {}, h('span', { class: `swatch k-${c}` }), ' ', CLASS_LABELS[c] ?? c), h('td', { class: 'num' }, String(t.count)),
+          h('td', { class: 'num' }, humanBytes(t.mapped)),
+          h('td', { class: 'num' }, t.stored ? `${humanBytes(t.stored)} (${share}%)` : '—'),
+          h('td', { class: 'num' }, t.zero ? humanBytes(t.zero) : '—'), h('td', { class: 'num' }, t.dedup ? humanBytes(t.dedup) : '—'));
+      })))),
     h('div', { class: 'legend' },
-      [...byClass].map(([c, size]) => h('span', { class: 'legend-item' }, h('span', { class: `swatch k-${c}` }), `${CLASS_LABELS[c] ?? c} ${humanBytes(size)}`)),
+      h('span', { class: 'muted' }, 'Picture: each VMA a block, height on a log scale, unmapped gaps marked; each cell a slice of its pages:'),
       h('span', { class: 'legend-item' }, h('span', { class: 'swatch cell-data' }), 'stored'),
+      h('span', { class: 'legend-item' }, h('span', { class: 'swatch cell-dedup' }), 'deduplicated'),
       h('span', { class: 'legend-item' }, h('span', { class: 'swatch cell-zero' }), 'zero'),
       h('span', { class: 'legend-item' }, h('span', { class: 'swatch cell-none' }), 'not stored'),
       d ? h('span', { class: 'legend-item' }, h('span', { class: 'swatch cell-changed' }), 'changed') : null),
