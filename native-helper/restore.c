@@ -460,13 +460,14 @@ int cmd_restore(int argc, char **argv)
 	if (read_metadata(&img, &reader, &pending, &have) || preflight(&img))
 		goto out;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (map_trampoline(&img) || rst_prepare_pipes(&img) || rst_prepare_shared(&img))
+	if (map_trampoline(&img) || rst_prepare_pipes(&img) || rst_prepare_shared(&img) || rst_prepare_sockets(&img))
 		goto out;
 	created = 1;
 	if (rst_create_tree(&img) || rebuild(&img, &reader, &pending, have))
 		goto out;
 	rst_close_pipes(&img);
 	rst_release_shared(&img);
+	rst_close_sockets(&img);
 	if (rst_verbose)
 		rst_note("restored %d process(es) in %.3f s", img.nprocs, now() - t0);
 	if (opts.detach) {

@@ -72,7 +72,7 @@ struct rst_thread {
 };
 
 enum rst_fd_action { FA_OPEN, FA_DIR, FA_PIPE, FA_FIFO, FA_GHOST, FA_INHERIT, FA_NULL, FA_MEMFD, FA_EVENTFD,
-		     FA_SIGNALFD, FA_TIMERFD, FA_EPOLL };
+		     FA_SIGNALFD, FA_TIMERFD, FA_EPOLL, FA_SOCKET };
 
 struct rst_fd {
 	int fd;
@@ -89,9 +89,11 @@ struct rst_fd {
 	uint64_t pipe_len;          /* dataLength */
 	char *socket_desc;
 	const struct mp_node *fdinfo; /* remaining fdinfo lines, name -> text */
+	const struct mp_node *fdinfo_parent; /* the whole descriptor map */
 	int action;
 	int pipe_slot;              /* index into image pipes for FA_PIPE */
 	int shared_slot;            /* index into image shared objects for FA_MEMFD */
+	int socket_slot;            /* index into image sockets for FA_SOCKET */
 };
 
 struct rst_sigaction {
@@ -168,6 +170,13 @@ struct rst_shared {
 	uint64_t addr;              /* shared anonymous memory: mapped in the helper (inherited) */
 };
 
+/* A listening or unconnected socket, made once in the helper and inherited (restore_socket.c). */
+struct rst_sock {
+	uint64_t inode;
+	int fd;                     /* in the helper, above every image fd */
+	const struct rst_fd *first; /* the descriptor it is made from */
+};
+
 struct rst_skip {
 	int pid;                    /* 0: any process */
 	int fd;
@@ -193,6 +202,8 @@ struct rst_image {
 	int npipes;
 	struct rst_shared *shared;
 	int nshared;
+	struct rst_sock *sockets;
+	int nsockets;
 	unsigned char *meta_buf;
 	struct mp_node *meta;
 	/* helper-side resources */
@@ -229,6 +240,12 @@ int rst_close_helper_fds(struct rst_image *img, struct rst_task *t);
 int rst_anonfd_action(const struct rst_fd *f);      /* FA_* or -1 */
 int rst_anonfd_open(const struct rst_fd *f, char *err, size_t len);
 int rst_epoll_watches(const struct rst_fd *f, char *err, size_t len);
+
+/* restore_socket.c */
+int rst_socket_restorable(const struct rst_fd *f, const char **why);
+int rst_socket_slot(struct rst_image *img, const struct rst_fd *f);
+int rst_prepare_sockets(struct rst_image *img);
+void rst_close_sockets(struct rst_image *img);
 
 /* restore_shared.c */
 int rst_plan_shared(struct rst_image *img);         /* before anything is created */

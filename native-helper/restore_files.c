@@ -115,8 +115,14 @@ static int plan_one(struct rst_image *img, struct rst_proc *p, struct rst_fd *f)
 		f->action = FA_OPEN;
 		return plan_path(p, f, 0);
 	}
-	if (!strcmp(t, "socket"))
-		return refuse(p, f, "sockets are not restored");
+	if (!strcmp(t, "socket")) {
+		const char *why;
+		if (!rst_socket_restorable(f, &why))
+			return refuse(p, f, why);
+		f->action = FA_SOCKET;
+		f->socket_slot = rst_socket_slot(img, f);
+		return f->socket_slot < 0 ? -1 : 0;
+	}
 	if (!strcmp(t, "memfd"))
 		return 0; /* restore_shared.c */
 	if (rst_anonfd_action(f) >= 0) {
@@ -360,6 +366,9 @@ static int source_fd(struct rst_image *img, struct rst_proc *p, struct rst_fd *f
 	case FA_MEMFD:
 		*own = 0;
 		return img->shared[f->shared_slot].fd;
+	case FA_SOCKET:
+		*own = 0;
+		return img->sockets[f->socket_slot].fd;
 	case FA_GHOST:
 		return open_ghost(img, p, f, err, len);
 	case FA_FIFO:

@@ -215,6 +215,7 @@ static int load_fd(struct rst_proc *p, const struct mp_node *m, struct rst_fd *f
 	f->deleted = b;
 	f->content_blob = mp_get_int(m, "contentBlob", -1);
 	f->fdinfo = mp_get(m, "fdinfo");
+	f->fdinfo_parent = m;
 	f->pipe_blob = -1;
 	if (pipe) {
 		f->is_pipe = 1;
@@ -594,7 +595,7 @@ void rst_free_image(struct rst_image *img)
 	}
 	for (int i = 0; i < img->nblobs; i++)
 		free(img->blobs[i].data);
-	free(img->procs); free(img->blobs); free(img->pipes); free(img->pids); free(img->kernel);
+	free(img->procs); free(img->blobs); free(img->pipes); free(img->sockets); free(img->shared); free(img->pids); free(img->kernel);
 	mp_free(img->meta);
 	free(img->meta_buf);
 	memset(img, 0, sizeof *img);
