@@ -266,6 +266,20 @@ describe('the viewer in a browser', () => {
     expect(errors).toEqual([]);
   });
 
+  it('works as static files with no server at all (file://), the worker started from a blob: URL', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`file://${viewerRoot}/index.html#pid=${pid}&view=files`);
+    await page.waitForSelector('body[data-started="1"]');
+    await openViaPicker(page, imageA);
+    await page.waitForSelector('body[data-ready="1"]');
+    expect(await page.locator('#fd-table').innerText()).toContain(logPath);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('cryo-img view serves the viewer and both images on 127.0.0.1 behind a token, with Range requests', async () => {
     const child = spawn(process.execPath, [cliPath, 'view', imageA, imageB, '--no-open'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {

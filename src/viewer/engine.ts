@@ -8,6 +8,7 @@ import { openImage, type CryoImage } from '../core/reader.js';
 import type { CryoWasm } from '../core/wasm.js';
 import { PageByPageDiffer, type ImageDiffer } from './differ.js';
 import { HttpRangeSource } from './http-source.js';
+import { ReadAheadSource } from './read-ahead.js';
 import {
   CELL_CHANGED, CELL_DATA, CELL_DEDUP, CELL_NONE, CELL_ZERO,
   type DiffResult, type ErrorInfo, type ImageSummary, type MemoryResult, type SearchHit, type SearchProgress,
@@ -16,13 +17,16 @@ import {
 
 const PAGE = BigInt(PAGE_SIZE);
 /** Bytes read per search step. */
-const SEARCH_CHUNK = 1 << 20;
+const SEARCH_CHUNK = 4 << 20;
+/** Read-ahead block while searching or diffing (a few big reads beat many small ones). */
+const SCAN_BLOCK = 16 << 20;
 /** Largest read the hex view may ask for. */
 const MAX_READ = 1 << 20;
 
 interface Slot {
   image: CryoImage;
   counter: CountingSource;
+  ahead: ReadAheadSource;
   name: string;
   /** Per pid: dedup flags (see dedupFlags), computed once. */
   dedup: Map<number, Uint8Array>;
@@ -64,8 +68,9 @@ export class Engine {
   async open(i: number, spec: SourceSpec): Promise<ImageSummary> {
     const inner = spec.kind === 'blob' ? new BlobSource(spec.blob) : await HttpRangeSource.open(spec.url);
     const counter = new CountingSource(inner, false);
-    const image = await openImage(counter, await this.wasm());
-    const slot: Slot = { image, counter, name: spec.name, dedup: new Map() };
+    const ahead = new ReadAheadSource(counter);
+    const image = await openImage(ahead, await this.wasm());
+    const slot: Slot = { image, counter, ahead, name: spec.name, dedup: new Map() };
     this.slots[i] = slot;
     this.diffCache = undefined;
     return this.summary(slot);
@@ -230,7 +235,6 @@ export class Engine {
       else ranges.push({ start: e.vaddr, end });
     }
     const total = ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
-    let scanned = 0;
     const hits: SearchHit[] = [];
     const vmaOf = (a: bigint): number => {
       let lo = 0, hi = p.vmas.length - 1;
@@ -242,34 +246,67 @@ export class Engine {
       return -1;
     };
     const overlap = pattern.length - 1;
-    let lastReport = 0;
-    outer: for (const r of ranges) {
+    // Chunks of at most SEARCH_CHUNK bytes (plus the pattern's overlap into the next one when the
+    // range goes on); the next chunk is read while this one is scanned.
+    const chunks: { at: bigint; length: number; extra: number }[] = [];
+    for (const r of ranges) {
       for (let at = r.start; at < r.end;) {
-        if (cancelled()) break outer;
-        const length = Number(r.end - at < BigInt(SEARCH_CHUNK) ? r.end - at : BigInt(SEARCH_CHUNK));
-        const extra = Math.min(overlap, Number(r.end - at) - length);
-        const bytes = await slot.image.readMemory(pid, at, length + extra);
-        for (const offset of findAll(bytes, pattern, length)) {
-          hits.push({ address: at + BigInt(offset), vma: vmaOf(at + BigInt(offset)) });
-          if (hits.length >= maxHits) break outer;
-        }
-        scanned += length;
+        const left = r.end - at;
+        const length = Number(left < BigInt(SEARCH_CHUNK) ? left : BigInt(SEARCH_CHUNK));
+        chunks.push({ at, length, extra: Math.min(overlap, Number(left) - length) });
         at += BigInt(length);
-        const now = Date.now();
-        if (now - lastReport > 100) {
-          lastReport = now;
-          progress({ scanned, total, hits: [...hits] });
-        }
       }
     }
+    const read = (i: number): Promise<Uint8Array> | null => {
+      const c = chunks[i];
+      return c ? slot.image.readMemory(pid, c.at, c.length + c.extra) : null;
+    };
+    slot.ahead.blockSize = SCAN_BLOCK;
+    try {
+      return await this.scan(chunks, read, pattern, hits, total, vmaOf, maxHits, progress, cancelled);
+    } finally {
+      slot.ahead.stop();
+    }
+  }
+
+  private async scan(chunks: { at: bigint; length: number; extra: number }[], read: (i: number) => Promise<Uint8Array> | null,
+    pattern: Uint8Array, hits: SearchHit[], total: number, vmaOf: (a: bigint) => number, maxHits: number,
+    progress: (p: SearchProgress) => void, cancelled: () => boolean): Promise<SearchProgress> {
+    let scanned = 0;
+    let lastReport = 0;
+    let next = read(0);
+    outer: for (let i = 0; i < chunks.length; i++) {
+      const bytes = await next!;
+      next = cancelled() ? null : read(i + 1);
+      if (!next && i + 1 < chunks.length) break;
+      const { at, length } = chunks[i]!;
+      for (const offset of findAll(bytes, pattern, length)) {
+        hits.push({ address: at + BigInt(offset), vma: vmaOf(at + BigInt(offset)) });
+        if (hits.length >= maxHits) break outer;
+      }
+      scanned += length;
+      const now = Date.now();
+      if (now - lastReport > 100) {
+        lastReport = now;
+        progress({ scanned, total, hits: [...hits] });
+      }
+    }
+    await next?.catch(() => undefined);
     return { scanned, total, hits };
   }
 
   async diff(progress: (done: number, total: number) => void, cancelled: () => boolean): Promise<DiffResult> {
     if (this.diffCache) return this.diffCache;
-    const result = await this.differ.diff(this.slot(0).image, this.slot(1).image, progress, cancelled);
-    this.diffCache = result;
-    return result;
+    const [a, b] = [this.slot(0), this.slot(1)];
+    a.ahead.blockSize = b.ahead.blockSize = SCAN_BLOCK;
+    try {
+      const result = await this.differ.diff(a.image, b.image, progress, cancelled);
+      this.diffCache = result;
+      return result;
+    } finally {
+      a.ahead.stop();
+      b.ahead.stop();
+    }
   }
 }
 
