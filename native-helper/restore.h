@@ -153,6 +153,7 @@ struct rst_blob {
 
 struct rst_pipe {
 	uint64_t inode;
+	const char *fifo;           /* a named FIFO: its path (its bytes go in through a helper end) */
 	int64_t blob;
 	int readers, writers;
 	int fds[2];                 /* in the helper, above every image fd */

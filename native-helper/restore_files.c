@@ -99,6 +99,12 @@ static int plan_one(struct rst_image *img, struct rst_proc *p, struct rst_fd *f)
 	}
 	if (!strcmp(t, "fifo")) {
 		f->action = FA_FIFO;
+		if (f->pipe_blob >= 0) {
+			int slot = pipe_slot(img, f->pipe_inode, f->pipe_blob);
+			if (slot < 0)
+				return -1;
+			img->pipes[slot].fifo = f->path;
+		}
 		return plan_path(p, f, 0);
 	}
 	if (!strcmp(t, "file") && f->deleted) {
@@ -225,6 +231,16 @@ static int fill_pipe(struct rst_image *img, struct rst_pipe *pp)
 	return 0;
 }
 
+/* A FIFO's waiting bytes live as long as one of its ends is open: the helper writes them through a
+ * read-write end of its own and keeps it until every restored process has opened its ends. */
+static int prepare_fifo(struct rst_image *img, struct rst_pipe *pp)
+{
+	pp->fds[1] = lift(open(pp->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC), img->fd_base, "FIFO");
+	if (pp->fds[1] < 0)
+		return rst_fail(errno, "opening FIFO %s to refill it", pp->fifo);
+	return fill_pipe(img, pp);
+}
+
 static int save_stdio(struct rst_image *img)
 {
 	int stdin_is_image = img->opts->input && !strcmp(img->opts->input, "-");
@@ -246,6 +262,11 @@ int rst_prepare_pipes(struct rst_image *img)
 	for (int i = 0; i < img->npipes; i++) {
 		struct rst_pipe *pp = &img->pipes[i];
 		int fds[2];
+		if (pp->fifo) {
+			if (prepare_fifo(img, pp))
+				return -1;
+			continue;
+		}
 		if (!pp->readers || !pp->writers)
 			continue; /* its ends became FA_INHERIT */
 		if (pipe2(fds, O_CLOEXEC) < 0)
