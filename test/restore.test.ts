@@ -540,7 +540,7 @@ describe('cryo-helper restore', () => {
     await until(r, 'the slept line', () => readText(out).includes('slept'), 8000);
     const took = Date.now() - restoredAt;
     expect(took).toBeGreaterThan(remaining - 700);
-    expect(took).toBeLessThan(remaining + 1500);
+    expect(took).toBeLessThan(remaining + 3000); // generous: a loaded machine
     expect(readText(out)).toBe('slept\n'); // the reader still waits
     process.kill(pid, 'SIGUSR1');
     const { code } = await r.exit;
