@@ -364,6 +364,14 @@ describe('errors', () => {
     expect(r.stderr).toContain('pages-1.img');
   });
 
+  it('convert refuses a .cryo input', () => {
+    const out = join(work, 'sleep.cryo');
+    if (!statSync(out, { throwIfNoEntry: false })) expect(cli('convert', join(FIXTURES, 'sleep'), '-o', out).status).toBe(0);
+    const r = cli('convert', out, '-o', join(work, 'again.cryo'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('already a .cryo image');
+  });
+
   it('verify and rewrite of a CRIU directory say to convert it first', () => {
     for (const args of [['verify', join(FIXTURES, 'sleep')], ['rewrite', join(FIXTURES, 'sleep'), '-o', join(work, 'x.cryo'), '--pid-map', '23472:23473']]) {
       const r = cli(...args);

@@ -20,6 +20,8 @@ export async function convertCommand(input: string, options: ConvertCliOptions):
     if (resolve(options.output) === resolve(input)) throw new Error('the output must not be the input');
     const image = await openImage(input);
     try {
+      // re-encoding a .cryo image would drop what the model does not hold (unknown keys, other blobs)
+      if (!('format' in image && image.format === 'criu')) throw new Error('already a .cryo image, not a CRIU checkpoint (pack and unpack change how a .cryo image is stored)');
       let summary: Awaited<ReturnType<typeof convertToCryo>> | undefined;
       const written = await writeImageFile(options.output, async (writer) => {
         summary = await convertToCryo(image, writer, { keepSourceFiles: options.sourceFiles !== false });

@@ -170,10 +170,11 @@ export async function convertToCryo(image: CheckpointImage, writer: ImageWriter,
 
 // ---- page maps ----------------------------------------------------------------------------------
 
-/** DATA pages of `entries` (sorted) inside [start, end). */
-function dataPagesIn(entries: readonly PageMapEntry[], start: bigint, end: bigint): number {
+/** DATA pages of `entries` (sorted, from index `from`) inside [start, end). */
+function dataPagesIn(entries: readonly PageMapEntry[], from: number, start: bigint, end: bigint): number {
   let n = 0;
-  for (const e of entries) {
+  for (let i = from; i < entries.length && entries[i]!.vaddr < end; i++) {
+    const e = entries[i]!;
     if (e.kind === PageKind.ZERO) continue;
     const s = e.vaddr > start ? e.vaddr : start;
     const eEnd = e.vaddr + BigInt(e.pageCount) * PAGE;
@@ -183,11 +184,12 @@ function dataPagesIn(entries: readonly PageMapEntry[], start: bigint, end: bigin
   return n;
 }
 
-/** Page-aligned ranges of [start, end) not covered by `entries` (sorted by vaddr). */
-function uncovered(entries: readonly PageMapEntry[], start: bigint, end: bigint): { start: bigint; end: bigint }[] {
+/** Page-aligned ranges of [start, end) not covered by `entries` (sorted by vaddr, from index `from`). */
+function uncovered(entries: readonly PageMapEntry[], from: number, start: bigint, end: bigint): { start: bigint; end: bigint }[] {
   const out: { start: bigint; end: bigint }[] = [];
   let at = start;
-  for (const e of entries) {
+  for (let i = from; i < entries.length; i++) {
+    const e = entries[i]!;
     const eEnd = e.vaddr + BigInt(e.pageCount) * PAGE;
     if (eEnd <= at) continue;
     if (e.vaddr >= end) break;
@@ -226,9 +228,13 @@ async function planProcess(image: CheckpointImage, p: ProcessInfo): Promise<Proc
   // pages the source holds for a VMA beyond its own page map (CRIU: shared memory objects)
   const extra: PageMapEntry[] = [];
   let sharedPages = 0;
-  for (const v of p.vmas) {
-    if (v.pagesStored <= dataPagesIn(own, v.start, v.end)) continue;
-    for (const hole of uncovered(own, v.start, v.end)) {
+  // VMAs and runs are both sorted and do not overlap: one sweep
+  const vmas = [...p.vmas].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  let first = 0; // first run not ending before the VMA
+  for (const v of vmas) {
+    while (first < own.length && own[first]!.vaddr + BigInt(own[first]!.pageCount) * PAGE <= v.start) first++;
+    if (v.pagesStored <= dataPagesIn(own, first, v.start, v.end)) continue;
+    for (const hole of uncovered(own, first, v.start, v.end)) {
       for (const r of await probeStored(image, p.pid, hole.start, hole.end)) {
         const pages = Number((r.end - r.start) / PAGE);
         extra.push({ vaddr: r.start, pageCount: pages, kind: PageKind.DATA, storeIndex: -1 });
