@@ -322,6 +322,40 @@ describe('convert → verify → the same model', () => {
   });
 });
 
+describe('diff of CRIU checkpoints', () => {
+  it('a directory against its converted image, and against a tar.gz of itself: nothing changed', () => {
+    const out = join(work, 'counter-diff.cryo');
+    expect(cli('convert', join(FIXTURES, 'counter'), '-o', out).status).toBe(0);
+    const archive = join(work, 'tree-diff.tar.gz');
+    execFileSync('tar', ['-czf', archive, '-C', join(FIXTURES, 'tree'), '.']);
+    for (const [a, b, pages] of [[join(FIXTURES, 'counter'), out, 285], [join(FIXTURES, 'tree'), archive, 96]] as const) {
+      const r = cli('diff', '--json', '-q', a, b);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const d = JSON.parse(r.text);
+      expect(d.processes.changed).toEqual([]);
+      expect(d.totals).toEqual({ pagesCompared: pages, pagesChanged: 0, pagesAdded: 0, pagesRemoved: 0, bytesChanged: 0 });
+    }
+  });
+
+  it('finds the changed bytes between two CRIU directories', () => {
+    const dir = join(work, `counter-changed`);
+    cpSync(join(FIXTURES, 'counter'), dir, { recursive: true });
+    chmodSync(dir, 0o755);
+    chmodSync(join(dir, 'pages-1.img'), 0o644);
+    const pages = readFileSync(join(dir, 'pages-1.img'));
+    pages.write('9999', 12960 + 12, 'latin1'); // CRYO-MARKER-1234 -> CRYO-MARKER-9999 (heap, 0x564b976f82a0)
+    writeFileSync(join(dir, 'pages-1.img'), pages);
+    const r = cli('diff', '--json', '--bytes', '-q', join(FIXTURES, 'counter'), dir);
+    expect(r.status).toBe(0);
+    const d = JSON.parse(r.text);
+    expect(d.totals).toMatchObject({ pagesCompared: 285, pagesChanged: 1, bytesChanged: 4 });
+    const region = d.processes.changed[0].memory.regions[0];
+    expect(region.name).toBe('[heap]');
+    expect(region.ranges).toEqual([{ address: '0x564b976f82ac', length: 4, from: '31323334', to: '39393939' }]);
+  });
+});
+
 describe('errors', () => {
   function brokenCopy(name: string): string {
     const dir = join(work, `broken-${name}-${Math.random().toString(36).slice(2)}`);

@@ -2,6 +2,8 @@
 // descriptors, environment, and memory per VMA). Human output, or --json (schema cryo-img.diff/1).
 import { diffImages, diffToJson, type FieldChange, type ImageDiff } from '../diff/index.js';
 import { reportFailure } from './errors.js';
+import { isCriuPath, openCriu } from '../criu/node.js';
+import { loadWasm } from '../node.js';
 import { openAnyImage } from './open.js';
 import { progressBar } from './progress.js';
 import { humanBytes } from './units.js';
@@ -81,10 +83,12 @@ export function formatDiff(diff: ImageDiff, options: { env?: boolean } = {}): st
 export async function diffCommand(pathA: string, pathB: string, options: DiffCliOptions): Promise<number> {
   let context = pathA;
   try {
-    const a = await openAnyImage(pathA);
+    // CRIU checkpoints (directories, archives) are read in place
+    const open = async (path: string) => ((await isCriuPath(path)) ? openCriu(path) : openAnyImage(path));
+    const a = await open(pathA);
     try {
       context = pathB;
-      const b = await openAnyImage(pathB);
+      const b = await open(pathB);
       context = `${pathA} vs ${pathB}`;
       try {
         const bar = progressBar('diff', { quiet: options.quiet });
@@ -93,6 +97,7 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffCli
           ...(options.maxRanges !== undefined ? { maxRanges: options.maxRanges } : {}),
           pids: options.pid,
           onProgress: (done, total) => bar.update(done, total),
+          wasm: await loadWasm(),
         });
         bar.finish();
         if (options.json) {

@@ -223,6 +223,15 @@ async function probeStored(image: CheckpointImage, pid: number, start: bigint, e
   return out;
 }
 
+/**
+ * The page map a `.cryo` image of `image` would have for process `p`: its own page map, plus the pages
+ * the source holds elsewhere (CRIU shared memory), as DATA runs (store indices renumbered). What `diff`
+ * compares for a source that is not a `.cryo` image.
+ */
+export async function storedPageMap(image: CheckpointImage, p: ProcessInfo): Promise<PageMapEntry[]> {
+  return (await planProcess(image, p)).pageMap;
+}
+
 async function planProcess(image: CheckpointImage, p: ProcessInfo): Promise<ProcessPlan> {
   const own = [...p.pageMap].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
   // pages the source holds for a VMA beyond its own page map (CRIU: shared memory objects)

@@ -16,8 +16,10 @@
  * @module
  */
 import { PAGE_SIZE } from '../core/format.js';
-import { PageKind, type PageMapEntry, type ProcessInfo } from '../core/model.js';
+import { PageKind, type CheckpointImage, type PageMapEntry, type ProcessInfo } from '../core/model.js';
 import type { CryoImage } from '../core/reader.js';
+import type { CryoWasm } from '../core/wasm.js';
+import { storedPageMap } from '../convert/index.js';
 import { BLOCK_PAGES, WasmEngine } from '../codec/engine.js';
 import { pagesOf, type ImagePages } from '../codec/pages.js';
 import { diffProcessMeta, metaChanged, pairVmas, protString, type ProcessMetaDiff } from './metadata.js';
@@ -44,6 +46,22 @@ export interface DiffOptions {
   onProgress?: (done: number, total: number) => void;
   /** Polled between blocks; when it returns true the diff stops with an `AbortError`. */
   cancelled?: () => boolean;
+  /** The Wasm core, needed only when neither image is a `.cryo` image (two CRIU checkpoints). */
+  wasm?: CryoWasm;
+}
+
+/** A `.cryo` image (its pages read through its page stores), or another source such as a CRIU checkpoint. */
+const isCryo = (image: CheckpointImage): image is CryoImage => 'sections' in image && 'wasm' in image;
+
+/** Page reads for an image that is not `.cryo` (CRIU): through readMemory. */
+function memoryReader(image: CheckpointImage): Pick<ImagePages, 'readInto'> {
+  return {
+    readInto: async (pid, address, target) => {
+      const r = await image.readMemoryDetailed(pid, address, target.length);
+      target.set(r.bytes);
+      return r.notStored;
+    },
+  };
 }
 
 /** A changed byte range. */
@@ -181,12 +199,28 @@ class AbortError extends Error {
   override name = 'AbortError';
 }
 
+const storedMaps = new WeakMap<ProcessInfo, Promise<PageMapEntry[]>>();
+
+/** The page map compared: a `.cryo` image's own; for CRIU, with the shared-memory pages it maps (as `convert` writes it). */
+function pageMapOf(image: CheckpointImage, p: ProcessInfo): Promise<PageMapEntry[]> | PageMapEntry[] {
+  if (isCryo(image)) return p.pageMap;
+  let m = storedMaps.get(p);
+  if (!m) storedMaps.set(p, (m = storedPageMap(image, p)));
+  return m;
+}
+
+function wasmOf(a: CheckpointImage, b: CheckpointImage, options: DiffOptions): CryoWasm {
+  const wasm = isCryo(a) ? a.wasm : isCryo(b) ? b.wasm : options.wasm;
+  if (!wasm) throw new Error('diffImages: two images that are not .cryo images need options.wasm');
+  return wasm;
+}
+
 /**
  * Compare two images. Processes are matched by PID, VMAs by address (see {@link pairVmas}), pages by
  * address. A page is "compared" when both images store it (DATA, ZERO, or through a parent), "added"
  * when only the second does, "removed" when only the first does.
  */
-export async function diffImages(a: CryoImage, b: CryoImage, options: DiffOptions = {}): Promise<ImageDiff> {
+export async function diffImages(a: CheckpointImage, b: CheckpointImage, options: DiffOptions = {}): Promise<ImageDiff> {
   const maxRanges = options.maxRanges ?? 1000;
   const maxPages = options.maxPages ?? 100_000;
   const rangeBytes = options.rangeBytes ?? 32;
@@ -220,7 +254,7 @@ export async function diffImages(a: CryoImage, b: CryoImage, options: DiffOption
         const start = span.start > covered ? span.start : covered; // pairs may overlap after a resize
         if (start >= span.end) continue;
         covered = span.end;
-        const segs = segments(span.presence === 'added' ? [] : pa.pageMap, span.presence === 'removed' ? [] : pb.pageMap, start, span.end);
+        const segs = segments(span.presence === 'added' ? [] : await pageMapOf(a, pa), span.presence === 'removed' ? [] : await pageMapOf(b, pb), start, span.end);
         for (const s of segs) if (s.a !== null && s.b !== null && !(s.a === PageKind.ZERO && s.b === PageKind.ZERO)) total += s.pages;
         regions.push({
           region: {
@@ -235,8 +269,8 @@ export async function diffImages(a: CryoImage, b: CryoImage, options: DiffOption
   }
 
   let engine: WasmEngine | null = null;
-  let pagesA: ImagePages | null = null;
-  let pagesB: ImagePages | null = null;
+  let pagesA: Pick<ImagePages, 'readInto'> | null = null;
+  let pagesB: Pick<ImagePages, 'readInto'> | null = null;
   let done = 0;
   let listedPages = 0;
   let listedRanges = 0;
@@ -255,9 +289,9 @@ export async function diffImages(a: CryoImage, b: CryoImage, options: DiffOption
         }
         region.pagesCompared += seg.pages;
         if (seg.a === PageKind.ZERO && seg.b === PageKind.ZERO) continue;
-        engine ??= await WasmEngine.create(a.wasm.module);
-        pagesA ??= await pagesOf(a);
-        pagesB ??= await pagesOf(b);
+        engine ??= await WasmEngine.create(wasmOf(a, b, options).module);
+        pagesA ??= isCryo(a) ? await pagesOf(a) : memoryReader(a);
+        pagesB ??= isCryo(b) ? await pagesOf(b) : memoryReader(b);
         for (let first = 0; first < seg.pages; first += BLOCK_PAGES) {
           if (options.cancelled?.()) throw new AbortError('diff cancelled');
           const n = Math.min(BLOCK_PAGES, seg.pages - first);
