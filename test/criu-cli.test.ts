@@ -309,6 +309,28 @@ describe('convert → verify → the same model', () => {
     expect(content(a)).toEqual(content(b));
   });
 
+  it('a Podman-style container checkpoint (checkpoint/ + config.dump): the container metadata is kept', async () => {
+    const root = join(work, 'podman');
+    cpSync(join(FIXTURES, 'sleep'), join(root, 'checkpoint'), { recursive: true });
+    writeFileSync(join(root, 'config.dump'), JSON.stringify({ id: 'c0ffee', name: 'sleeper', rootfsImageName: 'debian:12' }));
+    writeFileSync(join(root, 'spec.dump'), JSON.stringify({ ociVersion: '1.0.2', process: { args: ['sleep', '1000'] } }));
+    const archive = join(work, 'podman.tar.gz');
+    execFileSync('tar', ['-czf', archive, '-C', root, '.']);
+    const out = join(work, 'podman.cryo');
+    const c = cli('convert', archive, '-o', out);
+    expect(c.stderr).toContain('wrote');
+    expect(cli('verify', out).status).toBe(0);
+    const image = await openImage(out);
+    try {
+      const criu = image.meta.raw['criu'] as Record<string, any>;
+      expect(criu['container']).toEqual({ id: 'c0ffee', name: 'sleeper', rootfsImageName: 'debian:12' });
+      expect(criu['spec'].process.args).toEqual(['sleep', '1000']);
+      expect(image.process(23472)!.comm).toBe('sleep');
+    } finally {
+      await image.close();
+    }
+  });
+
   it('--no-source-files keeps no CRIU files', async () => {
     const out = join(work, 'sleep-bare.cryo');
     expect(cli('convert', join(FIXTURES, 'sleep'), '-o', out, '--no-source-files').status).toBe(0);
