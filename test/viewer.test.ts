@@ -215,7 +215,8 @@ describe('the viewer in a browser', () => {
     expect(row[0]).toBe(String(pid));
     expect(row[2]).toBe('changed');
     expect(row[4]).toMatch(/fd \d+ changed \(pos [\d]+ → [\d]+/);
-    const changed = Number(row[6]!.split(' of ')[0]!.replace(/,/g, ''));
+    const changed = Number(row[7]!.split(' of ')[0]!.replace(/,/g, ''));
+    expect(row[5]).toMatch(/^(—|\d+ (changed|added|removed))/);
     expect(changed).toBeGreaterThan(0);
     // The page holding the program's counter variable changed.
     const counterPage = '0x' + (counterAddr & ~4095n).toString(16);

@@ -6,11 +6,12 @@ import { PAGE_SIZE } from '../core/format.js';
 import { PageKind, type ProcessInfo } from '../core/model.js';
 import { openImage, type CryoImage } from '../core/reader.js';
 import type { CryoWasm } from '../core/wasm.js';
-import { PageByPageDiffer, type ImageDiffer } from './differ.js';
+import { engineDecoder, linkImage, pagesOf, parentRef } from '../codec/pages.js';
+import { CoreDiffer, type ImageDiffer } from './differ.js';
 import { HttpRangeSource } from './http-source.js';
 import { ReadAheadSource } from './read-ahead.js';
 import {
-  CELL_CHANGED, CELL_DATA, CELL_DEDUP, CELL_NONE, CELL_ZERO,
+  CELL_CHANGED, CELL_DATA, CELL_DEDUP, CELL_NONE, CELL_PARENT, CELL_ZERO,
   type DiffResult, type ErrorInfo, type ImageSummary, type MemoryResult, type SearchHit, type SearchProgress,
   type SourceSpec, type ViewProcess,
 } from './protocol.js';
@@ -30,6 +31,8 @@ interface Slot {
   name: string;
   /** Per pid: dedup flags (see dedupFlags), computed once. */
   dedup: Map<number, Uint8Array>;
+  /** Incremental image whose parent is not (yet) linked: why its PARENT/DELTA pages cannot be read. */
+  note: string | null;
 }
 
 export function errorInfo(error: unknown): ErrorInfo {
@@ -47,7 +50,7 @@ export class Engine {
   private readonly slots: (Slot | undefined)[] = [];
   private diffCache: DiffResult | undefined;
 
-  constructor(private readonly wasm: () => Promise<CryoWasm>, private readonly differ: ImageDiffer = new PageByPageDiffer()) {}
+  constructor(private readonly wasm: () => Promise<CryoWasm>, private readonly differ: ImageDiffer = new CoreDiffer()) {}
 
   bytesRead(): number[] {
     return [0, 1].map((i) => this.slots[i]?.counter.bytesRead ?? 0);
@@ -69,12 +72,46 @@ export class Engine {
     const inner = spec.kind === 'blob' ? new BlobSource(spec.blob) : await HttpRangeSource.open(spec.url);
     const counter = new CountingSource(inner, false);
     const ahead = new ReadAheadSource(counter);
-    const image = await openImage(ahead, await this.wasm());
-    const slot: Slot = { image, counter, ahead, name: spec.name, dedup: new Map() };
+    const wasm = await this.wasm();
+    // Packed images: PAGEDATA through the codec engine. Incremental ones: linked below.
+    const image = await openImage(ahead, wasm, { decoder: engineDecoder(wasm) });
+    const slot: Slot = { image, counter, ahead, name: spec.name, dedup: new Map(), note: null };
     this.slots[i] = slot;
     this.diffCache = undefined;
+    await this.link();
     return this.summary(slot);
   }
+
+  /** Summaries of every open image (after a second image was opened, links may have changed). */
+  summaries(): (ImageSummary | null)[] {
+    return [0, 1].map((i) => (this.slots[i] ? this.summary(this.slots[i]!) : null));
+  }
+
+  /**
+   * Link incremental images to their parent when the other open image is that parent (its digest
+   * is checked); otherwise say what is missing. Plain images link to nothing.
+   */
+  private async link(): Promise<void> {
+    for (const [i, slot] of this.slots.entries()) {
+      if (!slot || (slot.note === null && this.linked.has(slot.image))) continue;
+      const ref = parentRef(slot.image);
+      const other = this.slots[1 - i];
+      try {
+        await linkImage(slot.image, {
+          resolveParent: async () => {
+            if (!other) throw new Error('open it as the other image (drop both files) to read those pages');
+            return other.image;
+          },
+        });
+        slot.note = null;
+        this.linked.add(slot.image);
+      } catch (error) {
+        slot.note = ref ? `Incremental image: pages marked "in parent" come from ${ref.path}, which is not open. ${(error as Error).message}` : (error as Error).message;
+      }
+    }
+  }
+
+  private readonly linked = new WeakSet<CryoImage>();
 
   close(i: number): void {
     this.slots[i] = undefined;
@@ -96,6 +133,8 @@ export class Engine {
       processes: image.processes.map((p) => this.viewProcess(slot, p)),
       bytesRead: slot.counter.bytesRead,
       reads: slot.counter.reads,
+      note: slot.note,
+      packed: slot.image.sections.some((x) => x.codec !== 0),
     };
   }
 
@@ -153,7 +192,8 @@ export class Engine {
     const slot = this.slot(i);
     if (length < 0 || length > MAX_READ) throw new RangeError(`read of ${length} bytes refused (at most ${MAX_READ})`);
     this.process(slot, pid);
-    const bytes = await slot.image.readMemory(pid, address, length);
+    const bytes = new Uint8Array(length);
+    await (await pagesOf(slot.image)).readInto(pid, address, bytes);
     const firstPage = (address / PAGE) * PAGE;
     const pages = Number((address + BigInt(length) + PAGE - 1n) / PAGE - address / PAGE);
     const pageStates = new Uint8Array(pages);
@@ -194,6 +234,7 @@ export class Engine {
         const first = Number((from - v.start) / PAGE);
         const count = Number((to - from) / PAGE);
         if (e.kind === PageKind.ZERO) { mark(first, first + count, CELL_ZERO); return; }
+        if (e.kind !== PageKind.DATA) { mark(first, first + count, CELL_PARENT); return; }
         const base = dataOffsets[ei]! + Number((from - e.vaddr) / PAGE);
         // Runs of equal dedup flags
         let j = 0;
@@ -210,7 +251,7 @@ export class Engine {
         for (; lo < changed.length && changed[lo]! < v.end; lo++) {
           const page = Number((changed[lo]! - v.start) / PAGE);
           const [c0, c1] = cellRange(page, page + 1);
-          for (let c = c0; c < c1; c++) out[c] = (out[c]! & 3) | CELL_CHANGED;
+          for (let c = c0; c < c1; c++) out[c] = (out[c]! & ~CELL_CHANGED) | CELL_CHANGED;
         }
       }
       return out;
@@ -257,9 +298,12 @@ export class Engine {
         at += BigInt(length);
       }
     }
+    const pages = await pagesOf(slot.image);
     const read = (i: number): Promise<Uint8Array> | null => {
       const c = chunks[i];
-      return c ? slot.image.readMemory(pid, c.at, c.length + c.extra) : null;
+      if (!c) return null;
+      const bytes = new Uint8Array(c.length + c.extra);
+      return pages.readInto(pid, c.at, bytes).then(() => bytes);
     };
     slot.ahead.blockSize = SCAN_BLOCK;
     try {

@@ -7,7 +7,7 @@ import {
   protString, stateName, vmaClass,
 } from './format.js';
 import {
-  CELL_CHANGED, CELL_DATA, CELL_DEDUP, CELL_ZERO,
+  CELL_CHANGED, CELL_DATA, CELL_DEDUP, CELL_PARENT, CELL_ZERO,
   type DiffResult, type ErrorInfo, type ImageSummary, type MemoryResult, type ProcessDiff, type SearchProgress,
   type SourceSpec, type ViewProcess, type ViewVma,
 } from './protocol.js';
@@ -197,6 +197,9 @@ async function openSource(slot: number, source: SourceSpec): Promise<void> {
       state.view = 'processes';
       readHash();
     } else {
+      // Opening a second image may link an incremental image to its parent: refresh the first.
+      const all = await client.call<(ImageSummary | null)[]>({ op: 'summaries' });
+      if (all[0]) state.images[0] = all[0];
       state.view = 'diff';
       writeHash();
     }
@@ -277,7 +280,9 @@ function render(): void {
     if (!state.error) main.append(welcome());
     return;
   }
-  main.append(h('div', { class: 'layout' }, treeNav(image), h('section', { class: 'content' }, tabs(), h('div', { id: 'view', class: `view view-${state.view}` }))));
+  main.append(h('div', { class: 'layout' }, treeNav(image), h('section', { class: 'content' }, tabs(),
+    image.note ? h('div', { class: 'note', id: 'note' }, image.note) : null,
+    h('div', { id: 'view', class: `view view-${state.view}` }))));
   renderView();
 }
 
@@ -439,7 +444,7 @@ function processesView(image: ImageSummary): HTMLElement {
   ]);
   return h('div', {},
     h('div', { class: 'cards' },
-      card('Image', image.name, `${humanBytes(image.size)} · format ${image.version.major}.${image.version.minor} · ${image.sectionCount} sections`),
+      card('Image', image.name, `${humanBytes(image.size)} · format ${image.version.major}.${image.version.minor} · ${image.sectionCount} sections${image.packed ? ' · packed' : ''}`),
       card('Dumped', formatDate(image.createdAt), image.tool ?? ''),
       card('Host', image.host?.hostname ?? '—', `${image.host?.machine ?? ''} · Linux ${image.host?.kernel ?? '?'}`),
       card('Processes', String(image.processes.length), `root ${image.rootPid ?? '—'}`)),
@@ -694,9 +699,9 @@ async function paintCells(p: ViewProcess, canvases: HTMLCanvasElement[], cells: 
         ctx.fillRect(x, y, CELL, CELL);
         continue;
       }
-      const base = code & 3;
+      const base = code & ~CELL_CHANGED;
       ctx.fillStyle = color;
-      ctx.globalAlpha = base === CELL_DATA ? 0.95 : base === CELL_DEDUP ? 0.6 : base === CELL_ZERO ? 0.32 : 0.1;
+      ctx.globalAlpha = base === CELL_DATA ? 0.95 : base === CELL_DEDUP ? 0.6 : base === CELL_PARENT ? 0.45 : base === CELL_ZERO ? 0.32 : 0.1;
       ctx.fillRect(x, y, CELL - (base === CELL_ZERO ? 1 : 0), CELL - (base === CELL_ZERO ? 1 : 0));
     }
     ctx.globalAlpha = 1;
@@ -877,15 +882,17 @@ function diffView(): HTMLElement {
     badge(x.status) ?? 'same',
     x.fields.map((f) => `${f.field}: ${f.before} → ${f.after}`).join('; ') || '—',
     x.fds.length ? h('a', { href: linkTo({ pid: x.pid, view: 'files', side: 1 }) }, x.fds.map((f) => `fd ${f.fd} ${f.status}${f.changes.length ? ' (' + f.changes.map((c) => `${c.field} ${c.before} → ${c.after}`).join(', ') + ')' : ''}`).join('; ')) : '—',
+    x.threads.length ? h('a', { href: linkTo({ pid: x.pid, view: 'threads', side: 1 }) }, x.threads.map((t) => `${t.tid} ${t.status}${t.changes.length ? ` (${t.changes.slice(0, 6).map((c) => c.field).join(', ')}${t.changes.length > 6 ? ', …' : ''})` : ''}`).join('; ')) : '—',
     x.vmas.length ? `${x.vmas.filter((v) => v.status === 'added').length} added, ${x.vmas.filter((v) => v.status === 'removed').length} removed, ${x.vmas.filter((v) => v.status === 'changed').length} changed` : '—',
     h('span', { class: x.changedPageCount ? 'changed-count' : '' }, `${x.changedPageCount.toLocaleString('en-US')} of ${x.comparedPages.toLocaleString('en-US')}`),
+    x.addedPages || x.removedPages ? `+${x.addedPages.toLocaleString('en-US')} / −${x.removedPages.toLocaleString('en-US')}` : '—',
   ]);
   const p = proc();
   const pd = p ? processDiff(p.pid) : undefined;
   return h('div', {},
     h('h2', {}, `${a.name} → ${b.name}`),
-    h('p', { class: 'muted small' }, `compared with the ${d.engine} differ; pages are compared byte for byte.`),
-    table(['pid', 'command', 'status', 'fields', 'descriptors', 'VMAs', 'changed pages'], rows, { class: 'grid', id: 'diff-table' }),
+    h('p', { class: 'muted small' }, `compared with ${d.engine}(): metadata field by field, memory page by page (pages both images store).`),
+    table(['pid', 'command', 'status', 'fields', 'descriptors', 'threads', 'VMAs', 'changed pages', 'pages only in B / A'], rows, { class: 'grid', id: 'diff-table' }),
     pd && pd.vmas.length ? h('div', {}, h('h3', {}, `VMA changes in ${pd.pid}`),
       table(['start', 'end', 'name', 'status', 'changes'], pd.vmas.map((v) => [hexAddr(v.start), hexAddr(v.end), v.name, badge(v.status), v.changes.map((c) => `${c.field}: ${c.before} → ${c.after}`).join('; ')]), { class: 'grid' })) : null,
     pd && pd.changedPages.length ? h('div', {}, h('h3', {}, `Changed pages in ${pd.pid}`),

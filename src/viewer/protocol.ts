@@ -54,6 +54,10 @@ export interface ImageSummary {
   /** Bytes read from the image so far (opening included). */
   bytesRead: number;
   reads: number;
+  /** Why some pages cannot be read (an incremental image without its parent), or null. */
+  note: string | null;
+  /** Whether page data is compressed (a packed image). */
+  packed: boolean;
 }
 
 /** A refusal, as the page shows it. */
@@ -68,17 +72,21 @@ export interface ErrorInfo {
 
 export interface MemoryResult {
   bytes: Uint8Array;
-  /** Per page of the range (from the page holding `address`): 0 not stored, 1 zero, 2 data. */
+  /** Per page of the range (from the page holding `address`): CELL_NONE, CELL_ZERO or CELL_DATA. */
   pageStates: Uint8Array;
   firstPage: bigint;
 }
 
-/** One cell code of a memory raster: 0 not stored, 1 zero, 2 data, 3 data stored once for several addresses; +4 changed. */
+/**
+ * One cell code of a memory raster: 0 not stored, 1 zero, 2 data, 3 data stored once for several
+ * addresses, 4 in the parent image (incremental images); +8 changed. Higher codes win in a cell.
+ */
 export const CELL_NONE = 0;
 export const CELL_ZERO = 1;
-export const CELL_DATA = 2;
+export const CELL_PARENT = 2;
 export const CELL_DEDUP = 3;
-export const CELL_CHANGED = 4;
+export const CELL_DATA = 4;
+export const CELL_CHANGED = 8;
 
 export interface SearchHit {
   address: bigint;
@@ -111,6 +119,9 @@ export interface ProcessDiff {
   changedPages: bigint[];
   changedPageCount: number;
   comparedPages: number;
+  /** Pages stored only in the second / first image. */
+  addedPages: number;
+  removedPages: number;
 }
 
 export interface DiffResult {
@@ -127,7 +138,8 @@ export type Request =
   | { op: 'search'; slot: number; pid: number; pattern: Uint8Array; maxHits: number }
   | { op: 'cancel'; target: number }
   | { op: 'diff' }
-  | { op: 'stats'; slot: number };
+  | { op: 'stats'; slot: number }
+  | { op: 'summaries' };
 
 export type RequestMessage = Request & { id: number };
 

@@ -35,6 +35,7 @@ async function handle(m: RequestMessage): Promise<unknown> {
       cancelled.add(m.target);
       return null;
     case 'stats': return engine.bytesRead();
+    case 'summaries': return engine.summaries();
   }
 }
 
