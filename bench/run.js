@@ -2,3 +2,4 @@
 await import('./dump-inspect.js');
 await import('./rewrite.js');
 await import('./criu.js');
+await import('./pack-diff.js');

@@ -20,7 +20,7 @@ export interface PackCliOptions {
 function checkOutput(input: string, output: string | undefined, others: string[] = []): string {
   if (!output) throw new Error('an output is required: -o OUT');
   for (const path of [input, ...others]) {
-    if (resolve(path) === resolve(output)) throw new Error('the output must not be an input (inputs are never modified)');
+    if (output !== '-' && resolve(path) === resolve(output)) throw new Error('the output must not be an input (inputs are never modified)');
   }
   return output;
 }
@@ -69,7 +69,7 @@ export async function unpackCommand(input: string, options: { output?: string; q
     const image = await openAnyImage(input);
     try {
       const bar = progressBar('unpack', { quiet: options.quiet });
-      const written = await unpackToFile(image, output, { onProgress: (done, total) => bar.update(done, total) });
+      const written = await unpackToFile(image, output, { path: input, onProgress: (done, total) => bar.update(done, total) });
       bar.finish();
       if (!options.quiet) process.stderr.write(`cryo-img: wrote ${output}: ${humanBytes(written.fileLength)}\n`);
       return 0;

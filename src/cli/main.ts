@@ -139,7 +139,7 @@ program
   .command('pack')
   .description('compress an image: zero pages and duplicates stored once, page data compressed section by section; with --parent, an incremental image')
   .argument('<input>', 'the image to pack')
-  .requiredOption('-o, --output <file>', 'the packed image')
+  .requiredOption('-o, --output <file>', 'the packed image ("-": stdout)')
   .option('--level <n>', 'codec level 1 (fastest) to 9 (default 3)', integer)
   .option('--parent <base>', 'store only what differs from this earlier image of the same processes')
   .option('--workers <n>', 'encoder threads (default: one per core; 0: none)', integer)
@@ -151,7 +151,7 @@ program
   .command('unpack')
   .description('write any image (packed, incremental) as a raw self-contained image')
   .argument('<input>', 'a packed or incremental image')
-  .requiredOption('-o, --output <file>', 'the raw image')
+  .requiredOption('-o, --output <file>', 'the raw image ("-": stdout, e.g. into cryo-helper restore -i -)')
   .option('-q, --quiet', 'no progress bar and no summary')
   .action(async (input: string, opts) => exit(await unpackCommand(input, opts)));
 

@@ -18,6 +18,7 @@ interface EngineExports {
   lzErrorPos: WebAssembly.Global;
   diffBytesTotal: WebAssembly.Global;
   slotReserve(bytes: bigint): number;
+  crc32cUpdate(crc: number, ptr: number, len: number): number;
   pageHashes(ptr: number, pages: number, out: number): number;
   isZeroBlock(ptr: number, len: number): number;
   comparePages(a: number, b: number, pages: number, flags: number): number;
@@ -183,6 +184,11 @@ export class WasmEngine {
       ranges.push([this.small.getUint32(i * 8, true), this.small.getUint32(i * 8 + 4, true)]);
     }
     return { ranges, total, bytes: this.x.diffBytesTotal.value as number };
+  }
+
+  /** CRC32C (FORMAT §1) of the first `length` bytes of buffer `a`, in place (no copy). */
+  crcA(length: number): number {
+    return this.trap('crc32cUpdate', () => this.x.crc32cUpdate(0, this.pA, length) >>> 0);
   }
 
   /** a[at, at + length) ^= b[at, at + length) (length a multiple of 16). */

@@ -8,13 +8,15 @@
  */
 import { readInto } from '../core/byte-source.js';
 import { CryoFormatError } from '../core/errors.js';
-import { Codec, PAGE_SIZE, PAGEMAP_ENTRY_SIZE, SectionType, type SectionInfo } from '../core/format.js';
+import { Codec, PAGE_SIZE, PAGEMAP_ENTRY_SIZE, SECTION_HEADER_SIZE, SectionType, type SectionInfo } from '../core/format.js';
+import { checkHeaderCopy } from '../core/contents.js';
+import { checkPayloadCrc } from '../core/toc.js';
 import { bytesOf, int, isMap, text } from '../core/metadata.js';
 import { PageKind, type PageMapEntry } from '../core/model.js';
 import { MAX_MEMORY_READ, type CryoImage } from '../core/reader.js';
 import type { SectionDecoder } from '../core/contents.js';
 import type { CryoWasm } from '../core/wasm.js';
-import { WasmEngine } from './engine.js';
+import { ENGINE_BLOCK, WasmEngine } from './engine.js';
 
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -79,6 +81,7 @@ export class ImagePages {
   private readonly sectionsByPid = new Map<number, SectionInfo[]>();
   private readonly cache = new Map<number, Uint8Array>();
   private temp = new Uint8Array(0);
+  private ioBuffer = new Uint8Array(ENGINE_BLOCK + SECTION_HEADER_SIZE);
 
   constructor(readonly image: CryoImage, private readonly engine: WasmEngine, readonly parent: ImagePages | null) {
     for (const s of image.sections) {
@@ -105,10 +108,53 @@ export class ImagePages {
       return hit;
     }
     const payload = await this.image.readStoredSection(section);
-    const decoded = section.codec === Codec.RAW ? payload : this.engine.decode(section, payload);
-    if (this.cache.size >= DECODED_CACHE) this.cache.delete(this.cache.keys().next().value!);
+    // Reuse the buffer of the entry that leaves the cache: no 1 MiB allocation per section.
+    let recycled: Uint8Array | undefined;
+    if (this.cache.size >= DECODED_CACHE) {
+      const oldest = this.cache.keys().next().value!;
+      recycled = this.cache.get(oldest);
+      this.cache.delete(oldest);
+    }
+    let decoded = payload;
+    if (section.codec !== Codec.RAW) {
+      if (section.rawLength > ENGINE_BLOCK) decoded = this.engine.decode(section, payload);
+      else {
+        const view = this.engine.decodeToA(section, payload);
+        const target = recycled && recycled.buffer.byteLength >= view.length ? new Uint8Array(recycled.buffer, 0, view.length) : new Uint8Array(ENGINE_BLOCK).subarray(0, view.length);
+        target.set(view);
+        decoded = target;
+      }
+    }
     this.cache.set(section.offset, decoded);
     return decoded;
+  }
+
+  /**
+   * A section's decoded payload copied into `target` (at least rawLength bytes), and its CRC32C
+   * computed while it is still in Wasm memory (for writing it raw without checksumming it again).
+   */
+  async decodeInto(section: SectionInfo, target: Uint8Array): Promise<{ bytes: Uint8Array; crc: number }> {
+    let stored: Uint8Array;
+    if (section.codec !== Codec.RAW && section.rawLength <= ENGINE_BLOCK && section.storedLength <= ENGINE_BLOCK) {
+      // Header and stored payload into one reused buffer; the same checks as readStoredSection.
+      const length = SECTION_HEADER_SIZE + section.storedLength;
+      if (this.ioBuffer.length < length) this.ioBuffer = new Uint8Array(length);
+      const bytes = this.ioBuffer.subarray(0, length);
+      await readInto(this.image.source, section.offset, bytes);
+      checkHeaderCopy(this.image.wasm, section, bytes.subarray(0, SECTION_HEADER_SIZE), this.image.footer.indexOffset);
+      stored = bytes.subarray(SECTION_HEADER_SIZE);
+      checkPayloadCrc(this.image.wasm, section, stored);
+    } else {
+      stored = await this.image.readStoredSection(section);
+    }
+    if (section.codec === Codec.RAW || section.rawLength > ENGINE_BLOCK) {
+      const bytes = section.codec === Codec.RAW ? stored : this.engine.decode(section, stored);
+      return { bytes, crc: this.image.wasm.crc32c(bytes) };
+    }
+    const view = this.engine.decodeToA(section, stored);
+    const bytes = target.subarray(0, view.length);
+    bytes.set(view);
+    return { bytes, crc: this.engine.crcA(view.length) };
   }
 
   /** PAGEDATA section of `pid` holding store page `index`. */

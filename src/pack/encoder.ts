@@ -12,6 +12,8 @@ import { codecLevel, type CodecLevel, type Encoded, type WasmEngine } from '../c
 export interface BlockEncoder {
   /** Encode one payload (≤ 1 MiB). May take ownership of `bytes` (transfer it to a worker). */
   encode(bytes: Uint8Array): Promise<Encoded>;
+  /** A 1 MiB block to fill and pass to encode (recycled when the encoder can). */
+  takeBlock?(): Uint8Array;
   /** How many payloads it can work on at once (workers). */
   readonly parallelism: number;
   close(): Promise<void>;
@@ -21,6 +23,12 @@ export interface BlockEncoder {
 export class InlineEncoder implements BlockEncoder {
   readonly parallelism = 1;
   private readonly level: CodecLevel;
+  private readonly block = new Uint8Array(1 << 20);
+
+  /** encode() is done with its input when it returns: one block serves every call. */
+  takeBlock(): Uint8Array {
+    return this.block;
+  }
 
   constructor(private readonly engine: WasmEngine, level: number) {
     this.level = codecLevel(level);

@@ -101,7 +101,7 @@ export async function packImage(input: CryoImage, writer: ImageWriter, options: 
   const inputPages = await pagesOf(input);
   const parent = options.parent ?? null;
   const parentPages = parent ? await pagesOf(parent) : null;
-  const dedup = options.dedup !== false ? new DedupTable() : null;
+  const dedup = options.dedup !== false ? new DedupTable(Math.max(...input.processes.map((p) => p.storedPageCount), 0)) : null;
   const deltaLimit = options.deltaLimit ?? 2048;
   const stats: PackStats = { pages: 0, zero: 0, parent: 0, delta: 0, dedup: 0, stored: 0, pageDataRaw: 0, pageDataStored: 0 };
   const total = input.processes.reduce((n, p) => n + p.pageMap.reduce((m, e) => m + e.pageCount, 0), 0);
@@ -127,7 +127,8 @@ export async function packImage(input: CryoImage, writer: ImageWriter, options: 
     const runs = new RunBuilder();
     dedup?.clear();
     let nextStore = 0;
-    let block = new Uint8Array(ENGINE_BLOCK);
+    const newBlock = () => encoder.takeBlock?.() ?? new Uint8Array(ENGINE_BLOCK);
+    let block = newBlock();
     let blockPages = 0;
     let blockFirst = 0;
     const flush = async () => {
@@ -135,18 +136,35 @@ export async function packImage(input: CryoImage, writer: ImageWriter, options: 
       const bytes = blockPages === BLOCK_PAGES ? block : block.slice(0, blockPages * PAGE_SIZE);
       const key = blockFirst;
       const length = blockPages * PAGE_SIZE;
-      block = blockPages === BLOCK_PAGES ? new Uint8Array(ENGINE_BLOCK) : block;
+      if (blockPages === BLOCK_PAGES) block = newBlock();
       blockPages = 0;
       blockFirst = nextStore;
       await sections.submit({ type: SectionType.PAGEDATA, owner: pid, key }, length, encoder.encode(bytes));
     };
-    const storePage = async (offset: number): Promise<number> => {
-      block.set(engine.a.subarray(offset, offset + PAGE_SIZE), blockPages * PAGE_SIZE);
+    // New store pages are copied from the chunk into the block in runs (one copy per run).
+    let pendingFrom = -1;
+    let pendingTo = -1;
+    let pendingAt = 0;
+    const copyPending = async () => {
+      if (pendingFrom < 0) return;
+      block.set(engine.a.subarray(pendingFrom * PAGE_SIZE, pendingTo * PAGE_SIZE), pendingAt * PAGE_SIZE);
+      pendingFrom = -1;
+      if (blockPages === BLOCK_PAGES) await flush();
+    };
+    const storePage = async (i: number): Promise<number> => {
+      if (pendingFrom >= 0 && pendingTo !== i) await copyPending();
+      if (pendingFrom < 0) {
+        pendingFrom = i;
+        pendingAt = blockPages;
+      }
+      pendingTo = i + 1;
       blockPages++;
       const s = nextStore++;
-      if (blockPages === BLOCK_PAGES) await flush();
+      if (blockPages === BLOCK_PAGES) await copyPending();
       return s;
     };
+    const kinds = new Uint8Array(BLOCK_PAGES);
+    const stores = new Float64Array(BLOCK_PAGES);
 
     for (const e of process.pageMap) {
       if (e.kind === PageKind.ZERO) {
@@ -165,45 +183,69 @@ export async function packImage(input: CryoImage, writer: ImageWriter, options: 
           reads.push(parentPages.readInto(pid, address, engine.b.subarray(0, len)).then((m) => { missing = m; }));
         }
         await Promise.all(reads);
-        const hashes = engine.hashPagesA(n).slice();
+        const h = engine.hashPagesA(n);
+        const hashes = new Uint32Array(h.buffer, h.byteOffset, n * 2).slice();
         let flags: Uint8Array | null = null;
-        if (reads.length > 1) flags = engine.comparePages(n).flags.slice();
+        let hasParent: Uint8Array | null = null;
+        if (reads.length > 1) {
+          flags = engine.comparePages(n).flags.slice();
+          hasParent = new Uint8Array(n).fill(1);
+          for (const m of missing) {
+            const from = m.start > address ? Number((m.start - address) / PAGE) : 0;
+            const to = Math.min(n, Number((m.end - address) / PAGE));
+            if (to > from) hasParent.fill(0, from, to);
+          }
+        }
+        // Sort every page of the chunk, then emit its runs (consecutive pages of a kind, store
+        // indices in sequence) and copy its new store pages.
         for (let i = 0; i < n; i++) {
-          const at = address + BigInt(i) * PAGE;
-          const hash = hashes[i]!;
-          stats.pages++;
-          if (hash === 0n) {
-            runs.add(at, 1, PageKind.ZERO, 0);
+          const lo = hashes[2 * i]!;
+          const hi = hashes[2 * i + 1]!;
+          if (lo === 0 && hi === 0) {
+            kinds[i] = PageKind.ZERO;
             stats.zero++;
             continue;
           }
-          const hasParent = flags !== null && !missing.some((m) => m.start <= at && at < m.end);
-          if (hasParent && flags![i] === 0) {
-            runs.add(at, 1, PageKind.PARENT, 0);
-            stats.parent++;
-            continue;
+          if (hasParent && hasParent[i]) {
+            if (flags![i] === 0) {
+              kinds[i] = PageKind.PARENT;
+              stats.parent++;
+              continue;
+            }
+            if (engine.countDiffBytes(i) <= deltaLimit) {
+              engine.xorAB(i * PAGE_SIZE, PAGE_SIZE);
+              kinds[i] = PageKind.DELTA;
+              stores[i] = await storePage(i);
+              stats.delta++;
+              continue;
+            }
           }
-          if (hasParent && engine.countDiffBytes(i) <= deltaLimit) {
-            engine.xorAB(i * PAGE_SIZE, PAGE_SIZE);
-            runs.add(at, 1, PageKind.DELTA, await storePage(i * PAGE_SIZE));
-            stats.delta++;
-            continue;
-          }
+          kinds[i] = PageKind.DATA;
           if (dedup) {
-            const j = dedup.find(hash);
+            const j = dedup.find(lo, hi);
             if (j >= 0) {
               await inputPages.readInto(pid, dedup.address(j), verify);
               if (samePage(engine.a, i * PAGE_SIZE, verify)) {
-                runs.add(at, 1, PageKind.DATA, dedup.store(j));
+                stores[i] = dedup.store(j);
                 stats.dedup++;
                 continue;
               }
             }
           }
-          const s = await storePage(i * PAGE_SIZE);
-          dedup?.insert(hash, s, at);
-          runs.add(at, 1, PageKind.DATA, s);
+          const s = await storePage(i);
+          stores[i] = s;
+          dedup?.insert(lo, hi, s, address + BigInt(i) * PAGE);
           stats.stored++;
+        }
+        await copyPending();
+        stats.pages += n;
+        for (let i = 0; i < n;) {
+          const kind = kinds[i]!;
+          const stored = kind === PageKind.DATA || kind === PageKind.DELTA;
+          let j = i + 1;
+          while (j < n && kinds[j] === kind && (!stored || stores[j] === stores[j - 1]! + 1)) j++;
+          runs.add(address + BigInt(i) * PAGE, j - i, kind, stored ? stores[i]! : 0);
+          i = j;
         }
         options.onProgress?.(stats.pages, total);
       }

@@ -78,35 +78,42 @@ export class RunBuilder {
 }
 
 /**
- * Dedup table (hash of a page → store index and the page's address), open addressing in typed
- * arrays, at most `capacity` × 0.7 entries; when full, new pages are simply not remembered.
+ * Dedup table (XXH64 of a page, as two u32 → store index and the page's address), open addressing
+ * in typed arrays, at most 70% full of `capacity` (a power of two, at most 2^22); when full, new
+ * pages are simply not remembered. No BigInt on the hot path.
  */
 export class DedupTable {
-  private keys: BigUint64Array;
+  private lo: Uint32Array;
+  private hi: Uint32Array;
   private stores: Float64Array;
-  private addresses: BigUint64Array;
+  private addresses: Float64Array;
   private used = 0;
   private mask: number;
 
-  constructor(private readonly maxCapacity = 1 << 21) {
-    this.keys = new BigUint64Array(1024);
-    this.stores = new Float64Array(1024);
-    this.addresses = new BigUint64Array(1024);
-    this.mask = 1023;
+  constructor(pages = 1024) {
+    let size = 1024;
+    while (size < Math.min(pages / 0.7, 1 << 22)) size *= 2;
+    this.lo = new Uint32Array(size);
+    this.hi = new Uint32Array(size);
+    this.stores = new Float64Array(size);
+    this.addresses = new Float64Array(size);
+    this.mask = size - 1;
   }
 
   clear(): void {
-    this.keys.fill(0n);
+    this.lo.fill(0);
+    this.hi.fill(0);
     this.used = 0;
   }
 
-  /** The entry for `hash` (never 0), or -1. */
-  find(hash: bigint): number {
-    let i = Number(hash & BigInt(this.mask));
+  /** The slot holding the hash (lo, hi) (not both 0), or -1. */
+  find(lo: number, hi: number): number {
+    let i = (lo ^ (hi >>> 7)) & this.mask;
     for (;;) {
-      const k = this.keys[i]!;
-      if (k === 0n) return -1;
-      if (k === hash) return i;
+      const a = this.lo[i]!;
+      const b = this.hi[i]!;
+      if (a === 0 && b === 0) return -1;
+      if (a === lo && b === hi) return i;
       i = (i + 1) & this.mask;
     }
   }
@@ -116,32 +123,20 @@ export class DedupTable {
   }
 
   address(i: number): bigint {
-    return this.addresses[i]!;
+    return BigInt(this.addresses[i]!);
   }
 
-  insert(hash: bigint, store: number, address: bigint): void {
-    if ((this.used + 1) * 10 > (this.mask + 1) * 7) {
-      if (this.mask + 1 >= this.maxCapacity) return;
-      this.rehash((this.mask + 1) * 2);
-    }
-    let i = Number(hash & BigInt(this.mask));
-    while (this.keys[i] !== 0n) {
-      if (this.keys[i] === hash) return;
+  insert(lo: number, hi: number, store: number, address: bigint): void {
+    if ((this.used + 1) * 10 > (this.mask + 1) * 7) return;
+    let i = (lo ^ (hi >>> 7)) & this.mask;
+    while (this.lo[i] !== 0 || this.hi[i] !== 0) {
+      if (this.lo[i] === lo && this.hi[i] === hi) return;
       i = (i + 1) & this.mask;
     }
-    this.keys[i] = hash;
+    this.lo[i] = lo;
+    this.hi[i] = hi;
     this.stores[i] = store;
-    this.addresses[i] = address;
+    this.addresses[i] = Number(address);
     this.used++;
-  }
-
-  private rehash(size: number): void {
-    const { keys, stores, addresses } = this;
-    this.keys = new BigUint64Array(size);
-    this.stores = new Float64Array(size);
-    this.addresses = new BigUint64Array(size);
-    this.mask = size - 1;
-    this.used = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== 0n) this.insert(keys[i]!, stores[i]!, addresses[i]!);
   }
 }

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Codec, PAGE_SIZE, SectionType } from '../core/format.js';
+import { Codec, PAGE_SIZE, SectionType, type SectionInfo } from '../core/format.js';
 import { PageKind, type PageMapEntry } from '../core/model.js';
 import { encodePageMap } from '../core/page-store.js';
 import type { CryoImage } from '../core/reader.js';
@@ -23,7 +23,25 @@ import { outputMeta } from './pack.js';
 
 const PAGE = BigInt(PAGE_SIZE);
 
+/** Decodes PAGEDATA sections for unpack, possibly several at once (Node: worker threads). */
+export interface SectionDecodePool {
+  /** How many sections may be in flight. */
+  readonly depth: number;
+  /** The decoded payload of a non-raw section and its CRC32C. */
+  decode(section: SectionInfo): Promise<{ bytes: Uint8Array; crc: number }>;
+  /** The bytes of a decode are written: the buffer may be reused. */
+  release(bytes: Uint8Array): void;
+}
+
 export interface UnpackOptions {
+  /** Decode PAGEDATA sections with this pool (default: one at a time in this thread). */
+  pool?: SectionDecodePool;
+  /**
+   * Reuse two buffers for decoded sections instead of allocating one per section (much faster). Only
+   * for sinks that are done with the bytes when their `write` resolves (files, streams); never with a
+   * MemorySink, which keeps them.
+   */
+  reuseBuffers?: boolean;
   /** Page-data bytes done and total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -73,14 +91,38 @@ export async function unpackImage(input: CryoImage, writer: ImageWriter, options
   }
   // Page data: each process's own store (decoded), then the resolved PARENT/DELTA pages.
   const buffer = new Uint8Array(BLOCK_PAGES * PAGE_SIZE);
+  const spare = options.reuseBuffers ? [new Uint8Array(BLOCK_PAGES * PAGE_SIZE), new Uint8Array(BLOCK_PAGES * PAGE_SIZE)] : [];
+  let turn = 0;
   for (const p of input.processes) {
     const own = pageData.filter((s) => s.owner === p.pid).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    for (const s of own) {
-      if (s.codec === Codec.RAW) await writer.copySection(s, await input.readStoredSection(s));
-      else await writer.addSection({ type: SectionType.PAGEDATA, owner: p.pid, key: s.key }, await pages.section(s));
+    const pool = options.pool;
+    const inFlight: { section: SectionInfo; result: Promise<{ bytes: Uint8Array; crc: number }> | null }[] = [];
+    const writeNext = async () => {
+      const { section: s, result } = inFlight.shift()!;
+      if (!result) await writer.copySection(s, await input.readStoredSection(s));
+      else {
+        const { bytes, crc } = await result;
+        await writer.addSection({ type: SectionType.PAGEDATA, owner: p.pid, key: s.key }, bytes, { payloadCrc: crc });
+        pool?.release(bytes);
+      }
       done += s.rawLength;
       options.onProgress?.(done, total);
+    };
+    for (const s of own) {
+      let result: Promise<{ bytes: Uint8Array; crc: number }> | null = null;
+      if (s.codec !== Codec.RAW) {
+        if (pool) result = pool.decode(s);
+        else {
+          // Two buffers in turn: the sink may still hold the previous one while this one is filled.
+          const target = options.reuseBuffers ? spare[turn++ & 1]! : new Uint8Array(s.rawLength);
+          result = pages.decodeInto(s, target);
+        }
+        result.catch(() => undefined); // surfaced when written
+      }
+      inFlight.push({ section: s, result });
+      if (inFlight.length > (pool?.depth ?? 0)) await writeNext();
     }
+    while (inFlight.length) await writeNext();
     // Resolved pages take consecutive store indices from storedPageCount on: fill 1 MiB sections.
     const plan = plans.get(p.pid)!;
     let filled = 0;

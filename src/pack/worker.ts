@@ -8,7 +8,8 @@ const settings = codecLevel(level);
 parentPort!.on('message', (message: { id: number; bytes: Uint8Array }) => {
   try {
     const { codec, payload } = engine.encode(message.bytes, settings);
-    parentPort!.postMessage({ id: message.id, codec, payload }, [payload.buffer as ArrayBuffer]);
+    const block = message.bytes;
+    parentPort!.postMessage({ id: message.id, codec, payload, block }, [payload.buffer as ArrayBuffer, block.buffer as ArrayBuffer]);
   } catch (error) {
     parentPort!.postMessage({ id: message.id, error: (error as Error).message });
   }
