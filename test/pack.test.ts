@@ -364,3 +364,40 @@ describe('incremental images', () => {
     }
   });
 });
+
+describe('dump --parent', () => {
+  const dir = tempDir('cryo-dump-parent-');
+  afterAll(() => dir.remove());
+
+  it('writes an incremental packed image straight from the helper (no raw file), holding the state at the dump', async () => {
+    const log = join(dir.path, 'out.log');
+    const counter = await startProgram('counter', [log, '10']);
+    const base = join(dir.path, 'base.cryo');
+    const inc = join(dir.path, 'inc.cryo');
+    try {
+      await dump(counter.pid, base);
+      await new Promise((r) => setTimeout(r, 200));
+      const r = cli('dump', String(counter.pid), '--parent', base, '-o', inc, '--kill', '-q');
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      await counter.stop();
+    }
+    const files = (await import('node:fs')).readdirSync(dir.path);
+    expect(files.filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(statSync(inc).size).toBeLessThan(statSync(base).size / 5);
+    expect(cli('verify', inc).status).toBe(0);
+    const image = await openCryoImage(inc);
+    try {
+      expect(image.meta.raw.parent).toMatchObject({ path: 'base.cryo' });
+      const p = image.processes[0]!;
+      expect(p.pageMap.some((e) => e.kind === PageKind.PARENT)).toBe(true);
+      const lines = (await readFile(log, 'utf8')).trim().split('\n');
+      const counterAddress = BigInt(counter.ready.counter!);
+      const value = new DataView((await image.readMemory(p.pid, counterAddress, 8)).buffer).getBigUint64(0, true);
+      expect(`count ${value}`).toBe(lines[lines.length - 1]);
+      expect(p.fds.find((f) => f.fd === 3)!.pos).toBe(statSync(log).size);
+    } finally {
+      await image.close();
+    }
+  });
+});

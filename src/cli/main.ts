@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { diffCommand } from './cmd-diff.js';
 import { convertCommand } from './cmd-convert.js';
 import { dumpCommand } from './cmd-dump.js';
+import { dumpIncrementalCommand } from './cmd-dump-parent.js';
 import { packCommand, squashCommand, unpackCommand } from './cmd-pack.js';
 import { inspectCommand } from './cmd-inspect.js';
 import { readCommand } from './cmd-read.js';
@@ -50,7 +51,10 @@ program
   .option('-o, --output <file>', 'image to write ("-" for stdout); default cryo-PID.cryo')
   .option('--tree', 'include every descendant process')
   .option('--kill', 'kill the dumped processes once the image is safely written')
-  .action(async (pid: number, opts) => exit(await dumpCommand(pid, opts)));
+  .option('--parent <base>', 'write an incremental, packed image against this earlier image (packed as the dump streams in)')
+  .option('--level <n>', 'with --parent: codec level 1 to 9 (default 3)', integer)
+  .option('-q, --quiet', 'with --parent: no summary')
+  .action(async (pid: number, opts) => exit(opts.parent ? await dumpIncrementalCommand(pid, opts) : await dumpCommand(pid, opts)));
 
 program
   .command('inspect')

@@ -18,12 +18,19 @@ export class RunBuilder {
   /** Number of runs. */
   length = 0;
 
-  /** Append `pages` pages at `vaddr` (ascending addresses) of `kind`, DATA/DELTA from store index `store`. */
+  /** Whether runs were added in ascending address order (else encode() sorts them). */
+  private sorted = true;
+
+  /**
+   * Append `pages` pages at `vaddr` of `kind`, DATA/DELTA from store index `store`. Ascending addresses
+   * extend runs; out-of-order runs are sorted (and coalesced) by encode().
+   */
   add(vaddr: bigint, pages: number, kind: number, store: number): void {
     const n = this.length;
     if (n > 0) {
       const last = n - 1;
       const lastEnd = this.vaddr[last]! + BigInt(this.count[last]!) * PAGE;
+      if (vaddr < lastEnd) this.sorted = false;
       const stores = kind === PageKind.DATA || kind === PageKind.DELTA;
       if (lastEnd === vaddr && this.kind[last] === kind && this.count[last]! + pages <= 0xffffffff &&
         (!stores || this.store[last]! + this.count[last]! === store)) {
@@ -55,8 +62,14 @@ export class RunBuilder {
     this.store = s;
   }
 
-  /** The PAGEMAP payload. */
+  /** The PAGEMAP payload (runs sorted by address). */
   encode(): Uint8Array {
+    if (!this.sorted) {
+      const order = Array.from({ length: this.length }, (_, i) => i).sort((a, b) => (this.vaddr[a]! < this.vaddr[b]! ? -1 : 1));
+      const sorted = new RunBuilder();
+      for (const i of order) sorted.add(this.vaddr[i]!, this.count[i]!, this.kind[i]!, this.store[i]!);
+      return sorted.encode();
+    }
     const bytes = new Uint8Array(this.length * PAGEMAP_ENTRY_SIZE);
     const view = new DataView(bytes.buffer);
     for (let i = 0; i < this.length; i++) {

@@ -1,0 +1,68 @@
+// `cryo-img dump PID --parent BASE`: an incremental, packed image written directly — the helper dumps
+// to a pipe (`-o -`) and the stream is packed as it arrives against BASE (no raw temporary file).
+import { spawn } from 'node:child_process';
+import { loadWasm, writeImageFile } from '../node.js';
+import { packStream } from '../pack/pack.js';
+import { parentPathFor, WorkerEncoder } from '../pack/node.js';
+import { reportFailure } from './errors.js';
+import { helperPath } from './helper.js';
+import { openAnyImage } from './open.js';
+import { humanBytes } from './units.js';
+
+export interface DumpParentOptions {
+  output?: string;
+  tree?: boolean;
+  kill?: boolean;
+  parent: string;
+  level?: number;
+  quiet?: boolean;
+}
+
+export async function dumpIncrementalCommand(pid: number, options: DumpParentOptions): Promise<number> {
+  const output = options.output ?? `cryo-${pid}.cryo`;
+  if (output === '-') return reportFailure(`dump ${pid}`, new Error('dump --parent writes a file, not stdout'));
+  try {
+    const parent = await openAnyImage(options.parent);
+    try {
+      const wasm = await loadWasm();
+      const encoder = await WorkerEncoder.create(options.level ?? 3);
+      try {
+        const args = ['dump', '--pid', String(pid), '-o', '-'];
+        if (options.tree) args.push('--tree');
+        if (options.kill) args.push('--kill');
+        const child = spawn(helperPath(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+        const exited = new Promise<number>((resolve, reject) => {
+          child.once('error', reject);
+          child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+        });
+        let stats;
+        let status = 0;
+        const written = await writeImageFile(output, async (writer) => {
+          try {
+            stats = await packStream(child.stdout!, wasm, writer, {
+              parent, parentPath: parentPathFor(output, options.parent), encoder, level: options.level ?? 3,
+            });
+          } catch (error) {
+            status = await exited;
+            if (status !== 0) throw new Error(`cryo-helper dump failed (exit status ${status})`, { cause: error });
+            throw error;
+          }
+          status = await exited;
+          if (status !== 0) throw new Error(`cryo-helper dump failed (exit status ${status})`);
+        });
+        if (!options.quiet) {
+          const s = stats!;
+          process.stderr.write(`cryo-img: wrote ${output} (${humanBytes(written.fileLength)}, incremental on ${options.parent}): ` +
+            `${s.parent} pages from the parent, ${s.delta} as deltas, ${s.stored} stored, ${s.zero} zero\n`);
+        }
+        return 0;
+      } finally {
+        await encoder.close();
+      }
+    } finally {
+      await parent.close();
+    }
+  } catch (error) {
+    return reportFailure(`dump ${pid}`, error);
+  }
+}
