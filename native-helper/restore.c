@@ -64,6 +64,12 @@ int rst_fail(int err, const char *fmt, ...)
 	return -1;
 }
 
+void rst_error_clear(void)
+{
+	rst_have_message = 0;
+	rst_message[0] = 0;
+}
+
 const char *rst_error(void)
 {
 	return rst_have_message ? rst_message : "unknown error";

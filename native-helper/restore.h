@@ -22,6 +22,7 @@ int rst_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void rst_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rst_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *rst_error(void);
+void rst_error_clear(void);     /* after a failure that is only warned about */
 const char *rst_errname(int err);
 extern int rst_verbose;
 

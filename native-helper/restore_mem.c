@@ -681,6 +681,7 @@ static int set_mm(struct rst_proc *p, struct rst_task *t)
 	m.auxv_size = (uint32_t)(auxv_len & ~15ul);
 	if (p->exe && (exe = remote_open(t, p->exe, O_RDONLY, "/proc/PID/exe")) < 0) {
 		rst_warn("process %d: %s; /proc/%d/exe will point to the helper", p->pid, rst_error(), p->pid);
+		rst_error_clear();
 		exe = -1;
 	}
 	m.exe_fd = (uint32_t)exe;

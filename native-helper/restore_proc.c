@@ -181,7 +181,7 @@ static int child_fs(struct rst_proc *p, char *err, size_t len)
 	return 0;
 }
 
-static void __attribute__((noreturn)) child_main(struct rst_image *img, int index);
+static void __attribute__((noreturn)) child_main(struct rst_image *img, int index, pid_t parent);
 
 static void create_children(struct rst_image *img, int index, char *err, size_t len)
 {
@@ -193,7 +193,7 @@ static void create_children(struct rst_image *img, int index, char *err, size_t 
 			continue;
 		pid = clone_with_pid(img->procs[i].pid);
 		if (pid == 0)
-			child_main(img, i);
+			child_main(img, i, p->pid);
 		if (pid < 0) {
 			int e = errno;
 			char holder[64];
@@ -206,7 +206,7 @@ static void create_children(struct rst_image *img, int index, char *err, size_t 
 	}
 }
 
-static void __attribute__((noreturn)) child_main(struct rst_image *img, int index)
+static void __attribute__((noreturn)) child_main(struct rst_image *img, int index, pid_t parent)
 {
 	struct rst_proc *p = &img->procs[index];
 	char err[480] = "";
@@ -214,7 +214,12 @@ static void __attribute__((noreturn)) child_main(struct rst_image *img, int inde
 
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	prctl(PR_SET_PDEATHSIG, 0);
+	/* if the helper (or the restored parent, itself still helper code) dies before it has taken this
+	 * process over, this process dies too instead of waiting in pause() forever; the tracer clears it
+	 * again (restore_thread.c) */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
 	child_session(p);
 	create_children(img, index, err, sizeof err);
 	if (rst_child_fds(img, p, err, sizeof err) || child_fs(p, err, sizeof err) ||
@@ -254,7 +259,7 @@ static int wait_ready(struct rst_image *img)
 int rst_create_tree(struct rst_image *img)
 {
 	int fds[2];
-	pid_t pid;
+	pid_t pid, self;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return rst_fail(errno, "creating the ready pipe");
@@ -265,9 +270,10 @@ int rst_create_tree(struct rst_image *img)
 	if (img->ready_rd < 0 || img->ready_wr < 0)
 		return rst_fail(errno, "moving the ready pipe above fd %d", img->fd_base);
 	fflush(NULL);
+	self = getpid();
 	pid = clone_with_pid(img->procs[0].pid);
 	if (pid == 0)
-		child_main(img, 0);
+		child_main(img, 0, self);
 	if (pid < 0) {
 		int e = errno;
 		close(img->ready_wr);

@@ -360,7 +360,8 @@ int rst_finish_process(struct rst_image *img, struct rst_proc *p)
 	for (int i = p->nthreads - 1; i >= 0; i--)
 		if (thread_state(p, &p->tasks[i], &p->threads[i]) || thread_creds(p, &p->tasks[i]))
 			return -1;
-	if (queue_signals(t0, p->pid, 0, p->pending_shared, p->npending_shared))
+	if (queue_signals(t0, p->pid, 0, p->pending_shared, p->npending_shared) ||
+	    must(t0, SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, "clearing the restore-time parent-death signal"))
 		return -1;
 	for (int i = 1; i < p->nthreads; i++)
 		if (set_cpu(&p->tasks[i], &p->threads[i]))
