@@ -180,6 +180,7 @@ async function openSource(slot: number, source: SourceSpec): Promise<void> {
   if (slot === 0) {
     state.images = [];
     state.diff = null;
+    await client.call({ op: 'close', slot: 1 });
   }
   state.diff = null;
   state.diffProgress = null;
