@@ -8,6 +8,7 @@ import type { ByteSource } from './core/byte-source.js';
 import { openImage as openImageWith, type CryoImage, type OpenOptions } from './core/reader.js';
 import { verifyImage, type VerifyReport } from './core/verify.js';
 import { CryoWasm } from './core/wasm.js';
+import { engineDecoder, linkImage, type ParentResolver } from './codec/pages.js';
 
 export * from './index.js';
 
@@ -27,13 +28,30 @@ export function loadWasm(url: URL | string = new URL('./cryo.wasm', import.meta.
 }
 
 /** Open an image held in a Blob/File (read lazily with Blob.slice), bytes, or any ByteSource. */
-export async function openImage(input: Blob | Uint8Array | ByteSource, options: OpenOptions = {}): Promise<CryoImage> {
-  return openImageWith(input, await loadWasm(), options);
+export async function openImage(input: Blob | Uint8Array | ByteSource, options: BrowserOpenOptions = {}): Promise<CryoImage> {
+  const wasm = await loadWasm();
+  const image = await openImageWith(input, wasm, { decoder: engineDecoder(wasm), ...options });
+  try {
+    await linkImage(image, { resolveParent: options.resolveParent });
+  } catch (error) {
+    await image.close();
+    throw error;
+  }
+  return image;
+}
+
+/**
+ * Options of the browser openImage: those of the core reader (packed images decode by default), plus
+ * `resolveParent`, which supplies the parent of an incremental image (e.g. another File the user chose).
+ */
+export interface BrowserOpenOptions extends OpenOptions {
+  resolveParent?: ParentResolver;
 }
 
 /** Verify an image (see verifyImage). */
 export async function verify(input: Blob | Uint8Array | ByteSource): Promise<VerifyReport> {
-  return verifyImage(input, await loadWasm());
+  const wasm = await loadWasm();
+  return verifyImage(input, wasm, { decoder: engineDecoder(wasm) });
 }
 
 // ---- CRIU checkpoints (a dropped folder or container checkpoint archive) ---------------------------

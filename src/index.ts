@@ -20,3 +20,11 @@ export {
 } from './core/writer.js';
 export { bytesOf, decodeMetadataMap, decodeRegisters, encodeRegisters, text as lenientText } from './core/metadata.js';
 export { decodePageMap, encodePageMap } from './core/page-store.js';
+export { diffImages, diffToJson, type DiffOptions, type ImageDiff, type ProcessDiff, type RegionDiff, type ByteRange } from './diff/index.js';
+export {
+  engineDecoder, linkImage, pagesOf, imageDigest, parentRef, readMemoryInto, isPlainImage,
+  type ParentRef, type ParentResolver,
+} from './codec/pages.js';
+export { WasmEngine, codecLevel } from './codec/engine.js';
+export { packImage, packStream, type PackOptions, type PackStats } from './pack/pack.js';
+export { unpackImage, type UnpackOptions } from './pack/unpack.js';

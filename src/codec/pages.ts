@@ -350,6 +350,12 @@ export async function linkImage(image: CryoImage, options: LinkOptions): Promise
   const usesParent = image.processes.some((p) => p.pageMap.some((e) => e.kind === KIND_PARENT || e.kind === KIND_DELTA));
   const engine = await WasmEngine.for(image.wasm);
   if (!ref) {
+    if (!usesParent && image.sections.some((s) => s.type === SectionType.PAGEDATA && s.codec !== Codec.RAW)) {
+      const pages = new ImagePages(image, engine, null);
+      pagesByImage.set(image, pages);
+      routeMemoryReads(image, pages);
+      return null;
+    }
     if (usesParent) {
       throw new CryoFormatError({
         code: 'PARENT_MISSING', offset: image.metaSection.offset, subject: 'IMAGE_META section',
@@ -404,6 +410,12 @@ export async function linkImage(image: CryoImage, options: LinkOptions): Promise
     await close();
     await parent.close();
   };
+  routeMemoryReads(image, pages);
+  return parent;
+}
+
+/** The reader's readMemory goes through `pages` (codecs with reused buffers, the parent chain). */
+function routeMemoryReads(image: CryoImage, pages: ImagePages): void {
   image.readMemoryDetailed = async (pid: number, address: bigint | number, length: number) => {
     if (!Number.isSafeInteger(length) || length < 0 || length > MAX_MEMORY_READ) {
       throw new RangeError(`memory read length ${length} is not between 0 and ${MAX_MEMORY_READ}`);
@@ -416,7 +428,6 @@ export async function linkImage(image: CryoImage, options: LinkOptions): Promise
     const notStored = await pages.readInto(pid, start, bytes);
     return { bytes, notStored };
   };
-  return parent;
 }
 
 /**
@@ -442,4 +453,13 @@ export async function checkEncodedSections(image: CryoImage): Promise<CryoFormat
 export function isPlainImage(image: CryoImage): boolean {
   return image.meta.raw.parent === undefined && image.sections.every((s) => s.codec === Codec.RAW) &&
     image.processes.every((p) => p.pageMap.every((e) => e.kind === PageKind.DATA || e.kind === PageKind.ZERO));
+}
+
+/**
+ * Read `target.length` bytes of `pid`'s memory at `address` into `target` (a reused buffer; every
+ * byte is written, pages not stored as zeros), through codecs and the parent chain. Returns the
+ * page-aligned ranges not stored.
+ */
+export async function readMemoryInto(image: CryoImage, pid: number, address: bigint | number, target: Uint8Array): Promise<NotStored> {
+  return (await pagesOf(image)).readInto(pid, BigInt(address), target);
 }

@@ -92,7 +92,7 @@ export class RunBuilder {
 
 /**
  * Dedup table (XXH64 of a page, as two u32 → store index and the page's address), open addressing
- * in typed arrays, at most 70% full of `capacity` (a power of two, at most 2^22); when full, new
+ * in typed arrays, at most 70% full of `capacity` (a power of two, at most 2^21: 40 MiB); when full, new
  * pages are simply not remembered. No BigInt on the hot path.
  */
 export class DedupTable {
@@ -105,7 +105,7 @@ export class DedupTable {
 
   constructor(pages = 1024) {
     let size = 1024;
-    while (size < Math.min(pages / 0.7, 1 << 22)) size *= 2;
+    while (size < Math.min(pages / 0.7, 1 << 21)) size *= 2;
     this.lo = new Uint32Array(size);
     this.hi = new Uint32Array(size);
     this.stores = new Float64Array(size);
