@@ -179,6 +179,10 @@ describe('the viewer in a browser', () => {
     const selected = await page.locator('.hexascii .sel').allInnerTexts();
     expect(selected.join('')).toBe(`CRYO-COUNTER-MARKER-${pid}`);
     expect(await page.locator('.where').innerText()).toContain('[heap]');
+    // The inspector reads the bytes at the cursor ('C' = 67); clicking a byte moves the cursor.
+    expect(await page.locator('#inspector').innerText()).toContain('u8 67');
+    await page.locator('.hexascii .sel').nth(1).click();
+    expect(await page.locator('#inspector').innerText()).toMatch(new RegExp(`0x${(marker + 1n).toString(16)}\\s+u8 82`));
     await shot(page, '7-hex-search');
 
     // Hex-byte search finds the same place ("CRYO-COU").

@@ -846,17 +846,53 @@ async function fillHex(p: ViewProcess, dump: HTMLElement): Promise<void> {
       if (other && other.bytes[at] !== byte) classes.push('diff');
       if (a === state.addr) classes.push('cursor');
       const cls = classes.join(' ');
-      hexCells.push(h('span', { class: cls }, pageState === 0 ? '··' : byte.toString(16).padStart(2, '0')));
+      hexCells.push(h('span', { class: cls, 'data-i': at }, pageState === 0 ? '··' : byte.toString(16).padStart(2, '0')));
       if (i === 7) hexCells.push(document.createTextNode(' '));
-      ascii.push(h('span', { class: cls }, pageState === 0 ? '·' : byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.'));
+      ascii.push(h('span', { class: cls, 'data-i': at }, pageState === 0 ? '·' : byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.'));
     }
     rows.push(h('div', { class: 'hexrow' }, h('span', { class: 'hexaddr' }, rowAddr.toString(16).padStart(12, '0')),
       h('span', { class: 'hexbytes' }, hexCells), h('span', { class: 'hexascii' }, ascii)));
   }
   const notStored = [...result.pageStates].some((x) => x === 0);
-  dump.replaceChildren(...rows, notStored ? h('p', { class: 'muted small' }, '·· = not stored in the image (file-backed or never touched)') : '',
+  const inspector = h('div', { class: 'inspector', id: 'inspector' });
+  const inspect = (i: number): void => {
+    dump.querySelectorAll('.cursor').forEach((el) => el.classList.remove('cursor'));
+    dump.querySelectorAll(`[data-i="${i}"]`).forEach((el) => el.classList.add('cursor'));
+    inspector.replaceChildren(...flat(inspectBytes(p, start + BigInt(i), result.bytes.subarray(i, i + 8))));
+  };
+  dump.addEventListener('click', (e) => {
+    const el = (e.target as HTMLElement).closest('[data-i]') as HTMLElement | null;
+    if (!el) return;
+    const i = Number(el.dataset.i);
+    inspect(i);
+    const input = document.getElementById('addr-input') as HTMLInputElement | null;
+    if (input) input.value = hexAddr(start + BigInt(i));
+  });
+  dump.replaceChildren(...rows, inspector, notStored ? h('p', { class: 'muted small' }, '·· = not stored in the image (file-backed or never touched)') : '',
     other ? h('p', { class: 'muted small' }, h('span', { class: 'diff' }, 'xx'), ` = differs from ${side ? 'A' : 'B'}`) : '');
   dump.dataset.addr = hexAddr(start);
+  inspect(Number(state.addr! - start));
+}
+
+/** The values at the cursor: integers of 1 to 8 bytes (little-endian), and where a pointer points. */
+function inspectBytes(p: ViewProcess, address: bigint, bytes: Uint8Array): Child {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const parts: Child[] = [h('b', {}, hexAddr(address)), ' '];
+  if (bytes.length >= 1) parts.push(h('span', {}, `u8 ${bytes[0]}`));
+  if (bytes.length >= 2) parts.push(h('span', {}, `u16 ${view.getUint16(0, true)}`));
+  if (bytes.length >= 4) parts.push(h('span', {}, `u32 ${view.getUint32(0, true)} · i32 ${view.getInt32(0, true)}`));
+  if (bytes.length >= 8) {
+    const u64 = view.getBigUint64(0, true);
+    parts.push(h('span', {}, `u64 ${hexAddr(u64)}`));
+    const vi = vmaAt(p, u64);
+    if (vi >= 0) {
+      const v = p.vmas[vi]!;
+      parts.push(h('span', {}, 'pointer → ', h('a', { href: linkTo({ view: 'hex', addr: u64 }), class: 'addr' }, `${v.name || '[anon]'} +${hexAddr(u64 - v.start)}`)));
+    } else {
+      parts.push(h('span', {}, `f64 ${view.getFloat64(0, true).toPrecision(6)}`));
+    }
+  }
+  return parts;
 }
 
 // ---- diff ----------------------------------------------------------------------------------------
