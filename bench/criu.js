@@ -137,6 +137,47 @@ try {
     convRows.push([name, summary.pages, bytes, bestMs.toFixed(1), ((summary.pages * 4096) / 2 ** 20 / (bestMs / 1000)).toFixed(0)]);
   }
   printTable(`convertToCryo in memory (model already open), best of ${rounds}`, ['fixture', 'pages', '.cryo bytes', 'ms', 'page MiB/s'], convRows);
+
+  // ---- cryo-img convert on disk: a CRIU directory with a big anonymous mapping, beside cp + sync --------
+  const mib = Number(process.env.BENCH_CRIU_MIB ?? 256);
+  const bigDir = join(work, `counter-${mib}m`);
+  mkdirSync(bigDir);
+  const src = join(fixtures, 'counter');
+  const own = {};
+  for (const f of readdirSync(src)) if (statSync(join(src, f)).isFile()) own[f] = new Uint8Array(readFileSync(join(src, f)));
+  const pages = mib * 256;
+  const vaddr = 0x7fff80000000; // above the stack, below [vsyscall]
+  const mmEntry = decodeImage(own['mm-23547.img'], 'mm').entries[0];
+  const anon = mmEntry.vmas.find((v) => Number(v.start) === 0x7ff25542d000);
+  const vmas = [...mmEntry.vmas, { ...anon, start: vaddr, end: vaddr + pages * 4096 }].sort((a, b) => (BigInt(a.start) < BigInt(b.start) ? -1 : 1));
+  own['mm-23547.img'] = encodeImage('MM', [{ ...mmEntry, vmas }]);
+  const pm = decodeImage(own['pagemap-23547.img'], 'pagemap').entries;
+  own['pagemap-23547.img'] = encodeImage('PAGEMAP', [...pm, { ...pm[1], vaddr, compat_nr_pages: 0, flags: 4, nr_pages: pages }]);
+  for (const [f, bytes] of Object.entries(own)) if (f !== 'pages-1.img') writeFileSync(join(bigDir, f), bytes);
+  {
+    // pages-1.img: the real pages, then the big mapping's (pseudo-random, so nothing compresses or dedups)
+    const { openSync, writeSync, closeSync } = await import('node:fs');
+    const fd = openSync(join(bigDir, 'pages-1.img'), 'w');
+    writeSync(fd, own['pages-1.img']);
+    const chunk = new Uint8Array(1 << 20);
+    let x = 0x12345678;
+    for (let i = 0; i < mib; i++) {
+      const v = new Uint32Array(chunk.buffer);
+      for (let k = 0; k < v.length; k++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; v[k] = x >>> 0; }
+      writeSync(fd, chunk);
+    }
+    closeSync(fd);
+  }
+  const bigBytes = readdirSync(bigDir).reduce((n, f) => n + statSync(join(bigDir, f)).size, 0);
+  spawnSync('sync');
+  const cp = best([['sh', ['-c', `cp -r "${bigDir}" "${bigDir}.copy" && sync && rm -rf "${bigDir}.copy"`]]]);
+  const conv = best([['sh', ['-c', `"${process.execPath}" "${cli}" convert "${bigDir}" -o "${bigDir}.cryo" 2>/dev/null && rm -f "${bigDir}.cryo"`]]]);
+  const insp = best([[process.execPath, [cli, 'inspect', '--json', bigDir]]]);
+  printTable(`a CRIU directory of ${(bigBytes / 2 ** 20).toFixed(0)} MiB (counter + ${mib} MiB anonymous mapping), best of ${rounds}`, ['what', 'seconds', 'MiB/s'], [
+    ['cp -r + sync + rm (copy limit)', fmt(cp), (bigBytes / 2 ** 20 / cp).toFixed(0)],
+    ['cryo-img convert (+ rm)', fmt(conv), (bigBytes / 2 ** 20 / conv).toFixed(0)],
+    ['cryo-img inspect --json', fmt(insp), '-'],
+  ]);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

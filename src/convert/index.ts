@@ -276,35 +276,56 @@ async function planProcess(image: CheckpointImage, p: ProcessInfo): Promise<Proc
   return { pageMap, copies, storeCount: next, sharedPages };
 }
 
-/** Stream a process's pages, in store order, into PAGEDATA sections of up to 1 MiB. */
+/**
+ * Stream a process's pages, in store order, into PAGEDATA sections of 256 pages (1 MiB; the last one
+ * shorter). The next read is in flight while a section is written; a read of a whole section is handed
+ * to the writer as it is (no copy). At most three 1 MiB buffers are alive.
+ */
 async function copyPages(image: CheckpointImage, writer: ImageWriter, pid: number, plan: ProcessPlan): Promise<void> {
-  const buffer = new Uint8Array(CHUNK_PAGES * PAGE_SIZE);
-  let filled = 0; // pages in buffer
-  let first = 0; // store index of buffer[0]
-  const flush = async () => {
-    if (filled === 0) return;
-    // the writer may keep the array it is given: hand it a copy
-    await writer.addPageData(pid, first, buffer.slice(0, filled * PAGE_SIZE));
-    first += filled;
-    filled = 0;
-  };
+  // the reads, cut so that each fills the current section up to its end at most
+  const reads: { address: bigint; pages: number }[] = [];
+  let fill = 0;
   for (const run of plan.copies) {
-    let done = 0;
-    while (done < run.pages) {
-      const n = Math.min(run.pages - done, CHUNK_PAGES - filled);
-      const address = run.vaddr + BigInt(done) * PAGE;
-      const r = await image.readMemoryDetailed(pid, address, n * PAGE_SIZE);
-      if (r.notStored.length) {
-        const g = r.notStored[0]!;
-        throw new Error(`process ${pid}: the source's page map holds 0x${g.start.toString(16)}-0x${g.end.toString(16)}, but reading it gives no stored page`);
-      }
-      buffer.set(r.bytes, filled * PAGE_SIZE);
-      filled += n;
+    for (let done = 0; done < run.pages;) {
+      const n = Math.min(run.pages - done, CHUNK_PAGES - fill);
+      reads.push({ address: run.vaddr + BigInt(done) * PAGE, pages: n });
       done += n;
-      if (filled === CHUNK_PAGES) await flush();
+      fill = (fill + n) % CHUNK_PAGES;
     }
   }
-  await flush();
+  const start = (i: number) => {
+    const p = image.readMemoryDetailed(pid, reads[i]!.address, reads[i]!.pages * PAGE_SIZE);
+    p.catch(() => undefined); // awaited below; a write failing first must not leave it unhandled
+    return p;
+  };
+  let buffer: Uint8Array | null = null; // a fresh one per section: the writer may keep what it is given
+  let filled = 0;
+  let first = 0;
+  let next = reads.length ? start(0) : null;
+  for (let i = 0; i < reads.length; i++) {
+    const r = await next!;
+    next = i + 1 < reads.length ? start(i + 1) : null;
+    if (r.notStored.length) {
+      const g = r.notStored[0]!;
+      throw new Error(`process ${pid}: the source's page map holds 0x${g.start.toString(16)}-0x${g.end.toString(16)}, but reading it gives no stored page`);
+    }
+    const n = reads[i]!.pages;
+    if (filled === 0 && n === CHUNK_PAGES) {
+      await writer.addPageData(pid, first, r.bytes);
+      first += n;
+      continue;
+    }
+    buffer ??= new Uint8Array(CHUNK_PAGES * PAGE_SIZE);
+    buffer.set(r.bytes, filled * PAGE_SIZE);
+    filled += n;
+    if (filled === CHUNK_PAGES) {
+      await writer.addPageData(pid, first, buffer);
+      first += filled;
+      filled = 0;
+      buffer = null;
+    }
+  }
+  if (filled) await writer.addPageData(pid, first, buffer!.subarray(0, filled * PAGE_SIZE));
 }
 
 // ---- metadata maps (FORMAT §6) --------------------------------------------------------------------
