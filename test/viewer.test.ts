@@ -10,7 +10,7 @@ import { openImage } from '../src/node.js';
 import { startViewServer } from '../src/cli/cmd-view.js';
 import { networkInterfaces } from 'node:os';
 import { launchBrowser } from './helpers/browser.js';
-import { cliPath, helperPath, projectRoot, startProgram, stopChild, tempDir, type RunningProgram } from './helpers/programs.js';
+import { cliPath, helperPath, programsDir, projectRoot, startProgram, stopChild, tempDir, type RunningProgram } from './helpers/programs.js';
 import { startStaticServer, type StaticServer } from './helpers/static-server.js';
 
 const artifacts = join(projectRoot, 'test', 'artifacts', 'viewer');
@@ -302,16 +302,50 @@ describe('the viewer in a browser', () => {
     expect(errors).toEqual([]);
   });
 
-  it('works as static files with no server at all (file://), the worker started from a blob: URL', async () => {
+  it('works as static files with no server at all (file://): a dumped process tree, deep-linked to a child', async () => {
+    // tree: a parent and two children sharing a pipe with unread bytes, under a subreaper.
+    const out = join(dir.path, 'tree.out');
+    writeFileSync(out, '');
+    const program = await startProgram('subreaper', [join(programsDir, 'tree'), out]);
+    const pids = [Number(program.ready.pid), Number(program.ready.child1), Number(program.ready.child2)];
+    const treeImage = join(dir.path, 'tree.cryo');
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      execFileSync(helperPath, ['dump', '--pid', String(pids[0]), '--tree', '-o', treeImage]);
+    } finally {
+      for (const p of pids) {
+        try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+      }
+      // The subreaper reaps them and exits on its own (no zombie left behind).
+      await new Promise((r) => {
+        if (program.child.exitCode !== null || program.child.signalCode !== null) r(undefined);
+        program.child.once('exit', r);
+        setTimeout(r, 3000);
+      });
+      await program.stop();
+    }
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`file://${viewerRoot}/index.html#pid=${pid}&view=files`);
+    await page.goto(`file://${viewerRoot}/index.html#pid=${pids[1]}&view=files`);
     await page.waitForSelector('body[data-started="1"]');
-    await openViaPicker(page, imageA);
+    await openViaPicker(page, treeImage);
     await page.waitForSelector('body[data-ready="1"]');
-    expect(await page.locator('#fd-table').innerText()).toContain(logPath);
+    const items = page.locator('#tree .tree-item');
+    expect(await items.evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.pid)))).toEqual(pids);
+    const texts = await items.allInnerTexts();
+    expect(texts[0]).toContain('cryo-tree-par');
+    expect(texts[1]).toMatch(/└\s*\d+ cryo-child-1/);
+    expect(texts[2]).toMatch(/└\s*\d+ cryo-child-2/);
+    // The deep link chose the first child and its descriptors: the shared pipe and its waiting bytes.
+    expect(await page.locator('.tree-item.selected').getAttribute('data-pid')).toBe(String(pids[1]));
+    const pending = 'CRYO-PIPE-PENDING\nCRYO-PIPE-SECOND\n'.length;
+    expect(await page.locator('#fd-table').innerText()).toMatch(new RegExp(`pipe\\t.*${pending} B waiting in the pipe`));
+    await shot(page, '16-tree-files');
+    // j moves to the next process.
+    await page.keyboard.press('j');
+    await page.waitForSelector(`.tree-item.selected[data-pid="${pids[2]}"]`);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -530,7 +530,7 @@ function filesView(p: ViewProcess): HTMLElement {
   const rows = p.fds.map((f) => {
     const fdd = d?.fds.find((x) => x.fd === f.fd);
     const detail: string[] = [];
-    if (f.pipe) detail.push(`pipe:[${f.pipe.inode ?? '?'}]${f.pipe.dataLength ? `, ${humanBytes(f.pipe.dataLength)} waiting` : ''}`);
+    if (f.pipe?.dataLength) detail.push(`${humanBytes(f.pipe.dataLength)} waiting in the pipe`);
     if (f.socket) detail.push([f.socket.family, f.socket.type, f.socket.state, f.socket.local, f.socket.peer && `→ ${f.socket.peer}`].filter(Boolean).join(' '));
     if (f.deleted) detail.push('deleted');
     return [
