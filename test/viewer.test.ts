@@ -342,6 +342,9 @@ describe('the viewer in a browser', () => {
     expect(await page.locator('.tree-item.selected').getAttribute('data-pid')).toBe(String(pids[1]));
     const pending = 'CRYO-PIPE-PENDING\nCRYO-PIPE-SECOND\n'.length;
     expect(await page.locator('#fd-table').innerText()).toMatch(new RegExp(`pipe\\t.*${pending} B waiting in the pipe`));
+    await page.locator('#fd-table button[data-blob]').first().click();
+    await page.waitForSelector('#blob-bytes');
+    expect(await page.locator('#blob-bytes').innerText()).toContain('43 52 59 4f 2d 50 49 50 45 2d 50 45 4e 44 49 4e  CRYO-PIPE-PENDIN');
     await shot(page, '16-tree-files');
     // j moves to the next process.
     await page.keyboard.press('j');

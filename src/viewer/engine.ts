@@ -188,6 +188,14 @@ export class Engine {
     };
   }
 
+  /** The first `max` bytes of a blob (pipe contents, deleted files) and its whole length. */
+  async blob(i: number, id: number, max: number): Promise<{ bytes: Uint8Array; length: number }> {
+    const slot = this.slot(i);
+    const length = slot.image.blobLength(id);
+    const bytes = await slot.image.readBlob(id);
+    return { bytes: bytes.slice(0, Math.min(max, bytes.length)), length };
+  }
+
   async read(i: number, pid: number, address: bigint, length: number): Promise<MemoryResult> {
     const slot = this.slot(i);
     if (length < 0 || length > MAX_READ) throw new RangeError(`read of ${length} bytes refused (at most ${MAX_READ})`);

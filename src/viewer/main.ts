@@ -530,6 +530,10 @@ function filesView(p: ViewProcess): HTMLElement {
   const rows = p.fds.map((f) => {
     const fdd = d?.fds.find((x) => x.fd === f.fd);
     const detail: string[] = [];
+    const blob = f.pipe?.dataBlob ?? f.contentBlob;
+    const blobButton = blob !== null && blob !== undefined
+      ? h('button', { class: 'small-button', 'data-blob': blob, onclick: () => showBlob(f.fd, blob, f.pipe ? 'waiting in the pipe' : 'content of the deleted file') }, 'show bytes')
+      : null;
     if (f.pipe?.dataLength) detail.push(`${humanBytes(f.pipe.dataLength)} waiting in the pipe`);
     if (f.socket) detail.push([f.socket.family, f.socket.type, f.socket.state, f.socket.local, f.socket.peer && `→ ${f.socket.peer}`].filter(Boolean).join(' '));
     if (f.deleted) detail.push('deleted');
@@ -537,7 +541,7 @@ function filesView(p: ViewProcess): HTMLElement {
       h('b', {}, String(f.fd)), f.type ?? '?', h('code', { class: 'path' }, f.path ?? '—'),
       f.flags === null ? '—' : h('span', { title: `0${f.flags.toString(8)}` }, openFlagNames(f.flags)),
       f.cloexec ? 'yes' : 'no', f.pos === null ? '—' : f.pos.toLocaleString('en-US'),
-      f.size === null ? '—' : humanBytes(f.size), detail.join('; '),
+      f.size === null ? '—' : humanBytes(f.size), h('span', {}, detail.join('; '), blobButton ? ' ' : null, blobButton),
       fdd ? h('span', {}, badge(fdd.status), ' ', fdd.changes.map((c) => `${c.field}: ${c.before} → ${c.after}`).join('; ')) : '',
     ];
   });
@@ -545,7 +549,30 @@ function filesView(p: ViewProcess): HTMLElement {
   return h('div', {},
     h('h2', {}, plural(p.fds.length, 'file descriptor')),
     table(['fd', 'type', 'path', 'flags', 'cloexec', 'offset', 'size', 'details', d ? 'diff' : ''], rows, { class: 'grid fds', id: 'fd-table' }),
-    gone.length ? h('p', { class: 'muted' }, 'Closed since A: ', gone.map((g) => `fd ${g.fd} `)) : null);
+    gone.length ? h('p', { class: 'muted' }, 'Closed since A: ', gone.map((g) => `fd ${g.fd} `)) : null,
+    h('div', { id: 'blob-view' }));
+}
+
+const BLOB_SHOWN = 64 * 1024;
+
+async function showBlob(fd: number, id: number, what: string): Promise<void> {
+  const el = document.getElementById('blob-view');
+  if (!el) return;
+  el.replaceChildren(h('p', { class: 'muted' }, 'reading…'));
+  try {
+    const { bytes, length } = await client.call<{ bytes: Uint8Array; length: number }>({ op: 'blob', slot: state.side, blob: id, max: BLOB_SHOWN });
+    const lines: string[] = [];
+    for (let at = 0; at < bytes.length; at += 16) {
+      const row = bytes.subarray(at, at + 16);
+      const hexPart = [...row].map((b) => b.toString(16).padStart(2, '0')).join(' ').padEnd(47, ' ');
+      const text = [...row].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+      lines.push(`${at.toString(16).padStart(8, '0')}  ${hexPart}  ${text}`);
+    }
+    el.replaceChildren(h('h3', {}, `fd ${fd}: ${humanBytes(length)} ${what}`, length > bytes.length ? h('span', { class: 'muted' }, ` (first ${humanBytes(bytes.length)})`) : null),
+      h('pre', { class: 'hexdump blob', id: 'blob-bytes' }, lines.join('\n')));
+  } catch (error) {
+    el.replaceChildren(h('p', { class: 'error-message' }, (error as Error).message));
+  }
 }
 
 function envView(p: ViewProcess): HTMLElement {

@@ -139,7 +139,8 @@ export type Request =
   | { op: 'cancel'; target: number }
   | { op: 'diff' }
   | { op: 'stats'; slot: number }
-  | { op: 'summaries' };
+  | { op: 'summaries' }
+  | { op: 'blob'; slot: number; blob: number; max: number };
 
 export type RequestMessage = Request & { id: number };
 

@@ -36,6 +36,7 @@ async function handle(m: RequestMessage): Promise<unknown> {
       return null;
     case 'stats': return engine.bytesRead();
     case 'summaries': return engine.summaries();
+    case 'blob': return engine.blob(m.slot, m.blob, m.max);
   }
 }
 
