@@ -109,23 +109,29 @@ try {
     // Page reads through the library from the packed image (and the raw one), 1 MiB per readMemory.
     const reader = join(work, 'read-all.mjs');
     writeFileSync(reader, `
-      import { openCryoImage } from ${JSON.stringify(join(root, 'dist', 'node.js'))};
+      import { openCryoImage, readMemoryInto } from ${JSON.stringify(join(root, 'dist', 'node.js'))};
       const image = await openCryoImage(process.argv[2]);
+      const reuse = process.argv[3] === 'into';
+      const buffer = new Uint8Array(1 << 20);
       const start = performance.now();
       let n = 0;
       for (const p of image.processes) for (const e of p.pageMap) {
         for (let i = 0; i < e.pageCount; i += 256) {
           const k = Math.min(256, e.pageCount - i);
-          n += (await image.readMemory(p.pid, e.vaddr + BigInt(i * 4096), k * 4096)).length;
+          const at = e.vaddr + BigInt(i * 4096);
+          if (reuse) {
+            await readMemoryInto(image, p.pid, at, buffer.subarray(0, k * 4096));
+            n += k * 4096;
+          } else n += (await image.readMemory(p.pid, at, k * 4096)).length;
         }
       }
       const s = (performance.now() - start) / 1000;
       process.stderr.write(JSON.stringify({ bytes: n, seconds: s }));
       await image.close();`);
-    for (const [label, path] of [['packed', packed], ['raw', raw]]) {
+    for (const [label, path, mode] of [['packed, readMemory', packed, 'alloc'], ['packed, readMemoryInto (reused buffer)', packed, 'into'], ['raw, readMemory', raw, 'alloc'], ['raw, readMemoryInto (reused buffer)', raw, 'into']]) {
       let bestRead = null;
       for (let i = 0; i < runs; i++) {
-        const r = await run(node, [reader, path]);
+        const r = await run(node, [reader, path, mode]);
         const j = JSON.parse(r.stderr);
         if (!bestRead || j.seconds < bestRead.seconds) bestRead = { ...j, rssKiB: r.rssKiB };
       }

@@ -174,7 +174,8 @@ describe('pack and unpack', () => {
     await (await import('node:fs/promises')).writeFile(path, out.bytes());
     const report = await verifyFile(path);
     expect(report.ok).toBe(false);
-    const problem = report.problems.find((p) => p.code === 'CODEC_PAYLOAD')!;
+    // Malformed LZ4 (CODEC_PAYLOAD), or well-formed but decoding to other bytes (CODEC_RAW_CRC).
+    const problem = report.problems.find((p) => p.code === 'CODEC_PAYLOAD' || p.code === 'CODEC_RAW_CRC')!;
     expect(problem).toBeDefined();
     expect(problem.message).toMatch(/compressed payload \(codec \d\) of the PAGEDATA section at \d+ at offset \d+/);
     const v = cli('verify', path);
@@ -399,5 +400,54 @@ describe('dump --parent', () => {
     } finally {
       await image.close();
     }
+  });
+});
+
+describe('hostile incremental images', () => {
+  it('a PARENT page the parent does not hold, or PARENT pages without a parent, are CryoFormatErrors naming the entry', async () => {
+    const wasm = await loadWasm();
+    const { openImage } = await import('../src/core/reader.js');
+    const { engineDecoder, imageDigest, linkImage } = await import('../src/codec/pages.js');
+    const build = async (meta: Record<string, unknown>, entries: { vaddr: bigint; pageCount: number; kind: number; storeIndex: number }[], pages: number) => {
+      const sink = new MemorySink();
+      const w = new ImageWriter(sink, wasm);
+      await w.addImageMeta({ format: 'cryo', pids: [7], ...meta });
+      await w.addProcess({ pid: 7, vmas: [{ start: 0x10000, end: 0x20000, prot: 3, shared: false, offset: 0, name: '', kind: 'anon' }] });
+      await w.addPageMap(7, entries as never);
+      if (pages) await w.addPageData(7, 0, new Uint8Array(pages * PAGE_SIZE).fill(0x41));
+      await w.finish();
+      return sink.bytes();
+    };
+    const parentBytes = await build({}, [{ vaddr: 0x10000n, pageCount: 1, kind: PageKind.DATA, storeIndex: 0 }], 1);
+    const parent = await openImage(parentBytes, wasm);
+    const digest = await imageDigest(parent);
+    const open = async (bytes: Uint8Array, withParent: boolean) => {
+      const image = await openImage(bytes, wasm, { decoder: engineDecoder(wasm) });
+      await linkImage(image, withParent ? { resolveParent: async () => openImage(parentBytes, wasm) } : {});
+      return image;
+    };
+    // PARENT at 0x11000: the parent stores only 0x10000.
+    const child = await build({ parent: { path: 'p.cryo', digest } }, [
+      { vaddr: 0x10000n, pageCount: 1, kind: PageKind.PARENT, storeIndex: 0 },
+      { vaddr: 0x11000n, pageCount: 1, kind: PageKind.PARENT, storeIndex: 0 },
+    ], 0);
+    const image = await open(child, true);
+    expect(await image.readMemory(7, 0x10000, 16)).toEqual(new Uint8Array(16).fill(0x41));
+    const error = await image.readMemory(7, 0x11000, 16).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(CryoFormatError);
+    expect((error as CryoFormatError).code).toBe('PARENT_PAGE');
+    expect((error as CryoFormatError).message).toMatch(/page-map entry at offset \d+: pid 7: the parent image does not hold page 0x11000/);
+    // The same page map without a parent reference.
+    const orphan = await build({}, [{ vaddr: 0x10000n, pageCount: 1, kind: PageKind.PARENT, storeIndex: 0 }], 0);
+    const e2 = await open(orphan, false).then(() => null, (e: unknown) => e);
+    expect((e2 as CryoFormatError).code).toBe('PARENT_MISSING');
+    // A DELTA run past the store is refused when the image is opened.
+    const past = await build({ parent: { path: 'p.cryo', digest } }, [{ vaddr: 0x10000n, pageCount: 2, kind: PageKind.DELTA, storeIndex: 0 }], 1);
+    const e3 = await openImage(past, wasm, { decoder: engineDecoder(wasm) }).then(() => null, (e: unknown) => e);
+    expect((e3 as CryoFormatError).code).toBe('PAGEMAP_STORE_RANGE');
+    // A malformed parent reference.
+    const bad = await build({ parent: { path: 'p.cryo', digest: new Uint8Array(3) } }, [], 0);
+    const e4 = await open(bad, true).then(() => null, (e: unknown) => e);
+    expect((e4 as CryoFormatError).code).toBe('PARENT_REF');
   });
 });

@@ -66,6 +66,8 @@ export interface Encoded {
   codec: number;
   /** A copy (safe to keep). */
   payload: Uint8Array;
+  /** CRC32C of the decoded bytes (codecs 1 and 2 record it in the payload). */
+  rawCrc?: number;
 }
 
 const LZ_MESSAGES: Record<number, [string, string]> = {
@@ -231,12 +233,15 @@ export class WasmEngine {
         x.deltaEncode(this.pA, this.pB, length, distance);
         src = this.pB;
       }
-      const header = distance > 0 ? 1 : 0;
+      // Payload: raw_crc (u32), [d], LZ4 block (FORMAT §3.1).
+      const header = distance > 0 ? 5 : 4;
       const cap = length - 1 - header;
       const n = cap > 0 ? x.lz4Compress(src, length, this.pIo + header, cap, this.pTable, hashLog, level.accel) : 0;
       if (n === 0) return { codec: Codec.RAW, payload: this.a.slice(0, length) };
-      if (header) this.io[0] = distance / 8;
-      return { codec: distance > 0 ? Codec.LZ4_DELTA : Codec.LZ4, payload: this.io.slice(0, n + header) };
+      const rawCrc = x.crc32cUpdate(0, this.pA, length) >>> 0;
+      new DataView(this.io.buffer, this.io.byteOffset).setUint32(0, rawCrc, true);
+      if (distance > 0) this.io[4] = distance / 8;
+      return { codec: distance > 0 ? Codec.LZ4_DELTA : Codec.LZ4, payload: this.io.slice(0, n + header), rawCrc };
     });
   }
 
@@ -257,26 +262,59 @@ export class WasmEngine {
       this.a.set(stored);
       return this.a.subarray(0, raw);
     }
-    if (stored.length > ENGINE_BLOCK + 1) throw new CryoWasmError(`decode: stored payload of ${stored.length} bytes is too large`);
+    if (stored.length > ENGINE_BLOCK + 5) throw new CryoWasmError(`decode: stored payload of ${stored.length} bytes is too large`);
     return this.trap('lz4Decompress', () => {
       this.io.set(stored);
-      let header = 0;
+      return this.decodeIo(section, stored.length);
+    });
+  }
+
+  /**
+   * Decode a stored payload of `storedLength` bytes already in the `io` buffer into `a`. With
+   * `checkRaw`, the decoded bytes must have the CRC32C the payload records (FORMAT §3.1).
+   */
+  decodeIo(section: Pick<SectionInfo, 'codec' | 'rawLength' | 'offset' | 'payloadOffset' | 'typeName'>, storedLength: number, checkRaw = false): Uint8Array {
+    const raw = section.rawLength;
+    return this.trap('lz4Decompress', () => {
+      let header = 4;
       let distance = 0;
+      if (storedLength < 5) throw this.codecError(section, -1, storedLength);
       if (section.codec === Codec.LZ4_DELTA) {
-        header = 1;
-        distance = (stored[0] ?? 0) * 8;
-        if (distance === 0) throw this.codecError(section, -6, 0, stored[0] ?? 0);
+        header = 5;
+        distance = (this.io[4] ?? 0) * 8;
+        if (distance === 0) throw this.codecError(section, -6, 4, this.io[4] ?? 0);
       } else if (section.codec !== Codec.LZ4) {
         throw new CryoFormatError({
           code: 'UNKNOWN_CODEC', offset: section.offset, subject: 'section', reason: 'unknown codec',
           expected: 'a codec of FORMAT §3.1 (0, 1, 2)', found: String(section.codec),
         });
       }
-      const rc = this.x.lz4Decompress(this.pIo + header, stored.length - header, this.pA, raw);
+      const rc = this.x.lz4Decompress(this.pIo + header, storedLength - header, this.pA, raw);
       if (rc !== 0) throw this.codecError(section, rc, header + (this.x.lzErrorPos.value as number));
       if (distance > 0) this.x.deltaDecode(this.pA, raw, distance);
+      if (checkRaw) {
+        const recorded = this.recordedRawCrc();
+        const actual = this.crcA(raw);
+        if (recorded !== actual) {
+          throw new CryoFormatError({
+            code: 'CODEC_RAW_CRC', offset: section.payloadOffset, subject: `compressed payload (codec ${section.codec}) of the ${section.typeName} section at ${section.offset}`,
+            reason: 'decoded bytes do not have the CRC32C the payload records',
+            expected: '0x' + recorded.toString(16).toUpperCase().padStart(8, '0'), found: '0x' + actual.toString(16).toUpperCase().padStart(8, '0'),
+          });
+        }
+      }
       return this.a.subarray(0, raw);
     });
+  }
+
+  /** The raw_crc recorded at the start of the payload in `io` (codecs 1 and 2). */
+  recordedRawCrc(): number {
+    return new DataView(this.io.buffer, this.io.byteOffset).getUint32(0, true);
+  }
+
+  /** CRC32C of the first `length` bytes of the `io` buffer. */
+  crcIo(length: number): number {
+    return this.trap('crc32cUpdate', () => this.x.crc32cUpdate(0, this.pIo, length) >>> 0);
   }
 
   /** Decode into a new array (any size up to the 64 MiB metadata limit). */
@@ -319,9 +357,10 @@ export function decodeLz4Js(stored: Uint8Array, section: Pick<SectionInfo, 'code
       reason, expected, found: `byte ${pos} of the payload`,
     });
   };
-  const header = section.codec === Codec.LZ4_DELTA ? 1 : 0;
-  const distance = header ? (stored[0] ?? 0) * 8 : 0;
-  if (header && distance === 0) throw fail(-6, 0);
+  if (stored.length < 5) throw fail(-1, stored.length);
+  const header = section.codec === Codec.LZ4_DELTA ? 5 : 4;
+  const distance = header === 5 ? (stored[4] ?? 0) * 8 : 0;
+  if (header === 5 && distance === 0) throw fail(-6, 4);
   const out = new Uint8Array(section.rawLength);
   let ip = header;
   let op = 0;

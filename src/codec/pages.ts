@@ -10,7 +10,7 @@ import { readInto } from '../core/byte-source.js';
 import { CryoFormatError } from '../core/errors.js';
 import { Codec, PAGE_SIZE, PAGEMAP_ENTRY_SIZE, SECTION_HEADER_SIZE, SectionType, type SectionInfo } from '../core/format.js';
 import { checkHeaderCopy } from '../core/contents.js';
-import { checkPayloadCrc } from '../core/toc.js';
+import { wasmFormatError } from '../core/wasm-codes.js';
 import { bytesOf, int, isMap, text } from '../core/metadata.js';
 import { PageKind, type PageMapEntry } from '../core/model.js';
 import { MAX_MEMORY_READ, type CryoImage } from '../core/reader.js';
@@ -99,7 +99,27 @@ export class ImagePages {
       this.image.processes.every((p) => p.pageMap.every((e) => e.kind <= PageKind.ZERO));
   }
 
-  /** The decoded payload of a PAGEDATA section (cached: the last few). */
+  /**
+   * Read a section's stored payload into the engine's `io` buffer (through one reused buffer), with
+   * the checks of readStoredSection (header equal to its index copy, payload CRC32C).
+   */
+  private async loadIo(section: SectionInfo): Promise<number> {
+    const length = SECTION_HEADER_SIZE + section.storedLength;
+    if (this.ioBuffer.length < length) this.ioBuffer = new Uint8Array(length);
+    const bytes = this.ioBuffer.subarray(0, length);
+    await readInto(this.image.source, section.offset, bytes);
+    checkHeaderCopy(this.image.wasm, section, bytes.subarray(0, SECTION_HEADER_SIZE), this.image.footer.indexOffset);
+    this.engine.io.set(bytes.subarray(SECTION_HEADER_SIZE));
+    const crc = this.engine.crcIo(section.storedLength);
+    if (crc !== section.payloadCrc >>> 0) throw wasmFormatError(30, BigInt(section.offset), BigInt(section.payloadCrc >>> 0), BigInt(crc));
+    return section.storedLength;
+  }
+
+  private fits(section: SectionInfo): boolean {
+    return section.codec !== Codec.RAW && section.rawLength <= ENGINE_BLOCK && section.storedLength <= ENGINE_BLOCK;
+  }
+
+  /** The decoded payload of a PAGEDATA section (cached: the last few, in recycled buffers). */
   async section(section: SectionInfo): Promise<Uint8Array> {
     const hit = this.cache.get(section.offset);
     if (hit) {
@@ -107,54 +127,41 @@ export class ImagePages {
       this.cache.set(section.offset, hit);
       return hit;
     }
-    const payload = await this.image.readStoredSection(section);
-    // Reuse the buffer of the entry that leaves the cache: no 1 MiB allocation per section.
     let recycled: Uint8Array | undefined;
     if (this.cache.size >= DECODED_CACHE) {
       const oldest = this.cache.keys().next().value!;
       recycled = this.cache.get(oldest);
       this.cache.delete(oldest);
     }
-    let decoded = payload;
-    if (section.codec !== Codec.RAW) {
-      if (section.rawLength > ENGINE_BLOCK) decoded = this.engine.decode(section, payload);
-      else {
-        const view = this.engine.decodeToA(section, payload);
-        const target = recycled && recycled.buffer.byteLength >= view.length ? new Uint8Array(recycled.buffer, 0, view.length) : new Uint8Array(ENGINE_BLOCK).subarray(0, view.length);
-        target.set(view);
-        decoded = target;
-      }
+    let decoded: Uint8Array;
+    if (this.fits(section)) {
+      const view = this.engine.decodeIo(section, await this.loadIo(section));
+      const target = recycled && recycled.buffer.byteLength >= view.length ? new Uint8Array(recycled.buffer, 0, view.length) : new Uint8Array(ENGINE_BLOCK).subarray(0, view.length);
+      target.set(view);
+      decoded = target;
+    } else {
+      const payload = await this.image.readStoredSection(section);
+      decoded = section.codec === Codec.RAW ? payload : this.engine.decode(section, payload);
     }
     this.cache.set(section.offset, decoded);
     return decoded;
   }
 
   /**
-   * A section's decoded payload copied into `target` (at least rawLength bytes), and its CRC32C
-   * computed while it is still in Wasm memory (for writing it raw without checksumming it again).
+   * A section's decoded payload copied into `target` (at least rawLength bytes), and the CRC32C of
+   * the decoded bytes as the payload records it (FORMAT §3.1), for writing them raw: whoever reads
+   * the output checks the decode end to end.
    */
   async decodeInto(section: SectionInfo, target: Uint8Array): Promise<{ bytes: Uint8Array; crc: number }> {
-    let stored: Uint8Array;
-    if (section.codec !== Codec.RAW && section.rawLength <= ENGINE_BLOCK && section.storedLength <= ENGINE_BLOCK) {
-      // Header and stored payload into one reused buffer; the same checks as readStoredSection.
-      const length = SECTION_HEADER_SIZE + section.storedLength;
-      if (this.ioBuffer.length < length) this.ioBuffer = new Uint8Array(length);
-      const bytes = this.ioBuffer.subarray(0, length);
-      await readInto(this.image.source, section.offset, bytes);
-      checkHeaderCopy(this.image.wasm, section, bytes.subarray(0, SECTION_HEADER_SIZE), this.image.footer.indexOffset);
-      stored = bytes.subarray(SECTION_HEADER_SIZE);
-      checkPayloadCrc(this.image.wasm, section, stored);
-    } else {
-      stored = await this.image.readStoredSection(section);
-    }
-    if (section.codec === Codec.RAW || section.rawLength > ENGINE_BLOCK) {
+    if (!this.fits(section)) {
+      const stored = await this.image.readStoredSection(section);
       const bytes = section.codec === Codec.RAW ? stored : this.engine.decode(section, stored);
       return { bytes, crc: this.image.wasm.crc32c(bytes) };
     }
-    const view = this.engine.decodeToA(section, stored);
+    const view = this.engine.decodeIo(section, await this.loadIo(section));
     const bytes = target.subarray(0, view.length);
     bytes.set(view);
-    return { bytes, crc: this.engine.crcA(view.length) };
+    return { bytes, crc: this.engine.recordedRawCrc() };
   }
 
   /** PAGEDATA section of `pid` holding store page `index`. */
@@ -440,7 +447,13 @@ export async function checkEncodedSections(image: CryoImage): Promise<CryoFormat
   for (const s of image.sections) {
     if (s.codec === Codec.RAW || (s.type !== SectionType.PAGEDATA && s.type !== SectionType.BLOB)) continue;
     try {
-      engine.decodeToA(s, await image.readStoredSection(s));
+      const stored = await image.readStoredSection(s);
+      if (s.rawLength <= ENGINE_BLOCK && stored.length <= ENGINE_BLOCK) {
+        engine.io.set(stored);
+        engine.decodeIo(s, stored.length, true); // decodes, and to the CRC32C the payload records
+      } else {
+        engine.decode(s, stored);
+      }
     } catch (error) {
       if (!(error instanceof CryoFormatError)) throw error;
       problems.push(error);

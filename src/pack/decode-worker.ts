@@ -27,8 +27,8 @@ parentPort!.on('message', ({ id, section, target }: Job) => {
       done += got;
     }
     const payload = stored.subarray(0, n);
-    engine.a.set(payload);
-    const storedCrc = engine.crcA(n);
+    engine.io.set(payload);
+    const storedCrc = engine.crcIo(n);
     if (storedCrc !== section.payloadCrc >>> 0) {
       throw new CryoFormatError({
         code: 'PAYLOAD_CRC', offset: section.offset, subject: 'section', reason: 'payload CRC32C mismatch',
@@ -36,10 +36,12 @@ parentPort!.on('message', ({ id, section, target }: Job) => {
         found: '0x' + storedCrc.toString(16).toUpperCase().padStart(8, '0'),
       });
     }
-    const view = engine.decodeToA(section, payload);
+    const view = engine.decodeIo(section, n);
     const bytes = target.subarray(0, view.length);
     bytes.set(view);
-    const crc = engine.crcA(view.length);
+    // The CRC32C of the decoded bytes, as the payload records it (FORMAT §3.1): the unpacked section
+    // carries it, so whoever reads the output (verify, the restorer) checks this decode end to end.
+    const crc = engine.recordedRawCrc();
     parentPort!.postMessage({ id, target, crc }, [target.buffer as ArrayBuffer]);
   } catch (error) {
     const e = error as CryoFormatError;
