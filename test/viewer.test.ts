@@ -299,6 +299,11 @@ describe('the viewer in a browser', () => {
     expect(await page.locator('#search-results a.hit').allInnerTexts()).toContain('0x' + marker.toString(16));
     expect((await page.locator('.hexascii .sel').allInnerTexts()).join('')).toContain('CRYO-COUNTER-MARKER');
     await shot(page, '15-incremental-hex');
+    // The packed parent's memory picture: what packing stored as zero or once for several pages.
+    await page.keyboard.press('a');
+    await view(page, 'memory');
+    await page.waitForSelector(`body[data-picture="${pid}"]`);
+    await shot(page, '15-packed-memory');
     expect(errors).toEqual([]);
   });
 
