@@ -7,7 +7,11 @@ import { copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSy
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { openImage } from '../src/node.js';
-import { startViewServer } from '../src/cli/cmd-view.js';
+import { parseRange, startViewServer } from '../src/cli/cmd-view.js';
+import { CryoWasm } from '../src/core/wasm.js';
+import { Engine } from '../src/viewer/engine.js';
+import { CELL_DATA, CELL_DEDUP, CELL_NONE, CELL_ZERO, type ImageSummary } from '../src/viewer/protocol.js';
+import { ALIAS, HEAP, HEAP_PAGES, LONE, PAGE_MAPS, ROOT_PID, ZERO_PAGES, buildSyntheticImage, expectedMemory } from './helpers/synthetic-image.js';
 import { networkInterfaces } from 'node:os';
 import { launchBrowser } from './helpers/browser.js';
 import { cliPath, helperPath, programsDir, projectRoot, startProgram, stopChild, tempDir, type RunningProgram } from './helpers/programs.js';
@@ -454,6 +458,100 @@ describe('the viewer in a browser', () => {
       await context.close();
     } finally {
       await server.close();
+    }
+  });
+});
+
+// The worker's engine runs in Node too (no DOM): exact checks on a synthetic image whose every byte is known.
+describe('the viewer engine', () => {
+  const PAGE = 4096n;
+  let engine: Engine;
+  let bytes: Uint8Array;
+  let summary: ImageSummary;
+
+  beforeAll(async () => {
+    const wasm = await CryoWasm.instantiate(readFileSync(join(projectRoot, 'dist', 'cryo.wasm')));
+    bytes = await buildSyntheticImage(wasm);
+    // A search step of 3 pages + 5 bytes: matches straddle steps, pages and runs.
+    engine = new Engine(async () => wasm, undefined, 3 * 4096 + 5);
+    summary = await engine.open(0, { kind: 'blob', blob: new Blob([bytes]), name: 'synthetic.cryo' });
+  });
+
+  it('opens reading metadata only, and counts stored, zero and deduplicated pages per VMA', () => {
+    expect(summary.bytesRead).toBeLessThan(64 * 1024);
+    expect(summary.bytesRead).toBeLessThan(bytes.length / 20);
+    const root = summary.processes.find((p) => p.pid === ROOT_PID)!;
+    const heap = root.vmas.find((v) => v.start === HEAP)!;
+    const alias = root.vmas.find((v) => v.start === ALIAS)!;
+    expect([heap.pagesStored, heap.zeroPages, heap.dedupPages]).toEqual([HEAP_PAGES, ZERO_PAGES, 0]);
+    // ALIAS uses store pages 5 and 6, which the heap (at a lower address) used first.
+    expect([alias.pagesStored, alias.dedupPages]).toEqual([2, 2]);
+  });
+
+  it('draws each page of a VMA as its cells: stored, deduplicated, zero, not stored', () => {
+    const root = summary.processes.find((p) => p.pid === ROOT_PID)!;
+    const cells = root.vmas.map((v) => Number((v.end - v.start) / PAGE)); // one cell per page
+    const raster = engine.raster(0, ROOT_PID, cells, false);
+    const heapIndex = root.vmas.findIndex((v) => v.start === HEAP);
+    const aliasIndex = root.vmas.findIndex((v) => v.start === ALIAS);
+    expect([...raster[heapIndex]!]).toEqual([
+      ...Array(HEAP_PAGES).fill(CELL_DATA), ...Array(ZERO_PAGES).fill(CELL_ZERO), ...Array(6).fill(CELL_NONE),
+    ]);
+    expect([...raster[aliasIndex]!]).toEqual([CELL_DEDUP, CELL_DEDUP, CELL_NONE, CELL_NONE]);
+    // Fewer cells than pages: a cell shows the most stored state of its pages; more cells: a page fills several.
+    expect([...engine.raster(0, ROOT_PID, cells.map(() => 2), false)[aliasIndex]!]).toEqual([CELL_DEDUP, CELL_NONE]);
+    expect([...engine.raster(0, ROOT_PID, cells.map(() => 8), false)[aliasIndex]!]).toEqual([3, 3, 3, 3, 0, 0, 0, 0]);
+  });
+
+  it('finds every match in stored memory, across search steps, pages and runs (checked against a naive scan)', async () => {
+    const ranges: [bigint, number][] = [];
+    for (const e of PAGE_MAPS[ROOT_PID]!) {
+      const last = ranges[ranges.length - 1];
+      if (last && last[0] + BigInt(last[1]) === e.vaddr) last[1] += e.pageCount * 4096;
+      else ranges.push([e.vaddr, e.pageCount * 4096]);
+    }
+    const naive = (pattern: Uint8Array): bigint[] => {
+      const out: bigint[] = [];
+      for (const [start, length] of ranges) {
+        const mem = expectedMemory(ROOT_PID, start, length);
+        for (let i = 0; i + pattern.length <= mem.length; i++) {
+          let ok = true;
+          for (let k = 0; ok && k < pattern.length; k++) ok = mem[i + k] === pattern[k];
+          if (ok) out.push(start + BigInt(i));
+        }
+      }
+      return out;
+    };
+    const patterns = [
+      expectedMemory(ROOT_PID, HEAP + 4092n, 8), // across a page boundary
+      expectedMemory(ROOT_PID, HEAP + 3n * 4096n + 2n, 7), // across a search step (3 pages + 5 bytes)
+      expectedMemory(ROOT_PID, HEAP + BigInt(HEAP_PAGES) * PAGE - 4n, 8), // last data page into the zero run
+      expectedMemory(ROOT_PID, LONE + 100n, 16),
+      new Uint8Array([0x12]), // a one-byte pattern: many matches
+    ];
+    for (const pattern of patterns) {
+      const result = await engine.search(0, ROOT_PID, pattern, 1_000_000, () => undefined, () => false);
+      expect(result.hits.map((h) => h.address)).toEqual(naive(pattern));
+      expect(result.hits.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('reads memory with page states, and blobs', async () => {
+    const read = await engine.read(0, ROOT_PID, HEAP + BigInt(HEAP_PAGES) * PAGE - 8n, 16);
+    expect(read.bytes).toEqual(expectedMemory(ROOT_PID, HEAP + BigInt(HEAP_PAGES) * PAGE - 8n, 16));
+    expect([...read.pageStates]).toEqual([CELL_DATA, CELL_ZERO]);
+    const blob = await engine.blob(0, 1, 10);
+    expect([blob.length, [...blob.bytes]]).toEqual([100, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]);
+  });
+
+  it('parses Range headers like a server should', () => {
+    expect(parseRange(undefined, 100)).toBeNull();
+    expect(parseRange('bytes=0-9', 100)).toEqual({ start: 0, end: 9 });
+    expect(parseRange('bytes=90-', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=-10', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('bytes=50-500', 100)).toEqual({ start: 50, end: 99 });
+    for (const bad of ['bytes=100-', 'bytes=5-1', 'bytes=-0', 'bytes=-', 'bytes=0-1,5-6', 'items=0-1', 'bytes=x-1']) {
+      expect(parseRange(bad, 100), bad).toBe('bad');
     }
   });
 });

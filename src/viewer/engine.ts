@@ -50,7 +50,12 @@ export class Engine {
   private readonly slots: (Slot | undefined)[] = [];
   private diffCache: DiffResult | undefined;
 
-  constructor(private readonly wasm: () => Promise<CryoWasm>, private readonly differ: ImageDiffer = new CoreDiffer()) {}
+  constructor(
+    private readonly wasm: () => Promise<CryoWasm>,
+    private readonly differ: ImageDiffer = new CoreDiffer(),
+    /** Bytes scanned per search step (tests make it small to cross chunk boundaries). */
+    private readonly searchChunk = SEARCH_CHUNK,
+  ) {}
 
   bytesRead(): number[] {
     return [0, 1].map((i) => this.slots[i]?.counter.bytesRead ?? 0);
@@ -301,7 +306,7 @@ export class Engine {
     for (const r of ranges) {
       for (let at = r.start; at < r.end;) {
         const left = r.end - at;
-        const length = Number(left < BigInt(SEARCH_CHUNK) ? left : BigInt(SEARCH_CHUNK));
+        const length = Number(left < BigInt(this.searchChunk) ? left : BigInt(this.searchChunk));
         chunks.push({ at, length, extra: Math.min(overlap, Number(left) - length) });
         at += BigInt(length);
       }
