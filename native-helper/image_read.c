@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -40,6 +41,11 @@ static uint32_t crc(const void *buf, size_t len)
 	if (hw < 0)
 		hw = __builtin_cpu_supports("sse4.2");
 	return hw ? crc32c_hw(0, buf, len) : crc32c_update(0, buf, len);
+}
+
+uint32_t img_crc(const void *buf, size_t len)
+{
+	return crc(buf, len);
 }
 
 static int img_err(struct img_reader *r, uint64_t at, const char *fmt, ...)
@@ -293,4 +299,86 @@ void img_close(struct img_reader *r)
 {
 	free(r->seen);
 	r->seen = NULL;
+}
+
+static int pread_exact(int fd, void *buf, size_t len, uint64_t at)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(at + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += n;
+	}
+	return 0;
+}
+
+/* Reads and checks the INDEX of a regular file; *entries is malloc'd, *count entries of 56 bytes. */
+static int load_index(struct img_reader *r, unsigned char **entries, uint64_t *count)
+{
+	struct stat st;
+	unsigned char f[CRYO_FOOTER_SIZE], h[CRYO_SECTION_HEADER_SIZE];
+	uint64_t at, len;
+
+	*entries = NULL;
+	if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < CRYO_FOOTER_SIZE + 16)
+		return 0;
+	if (pread_exact(r->fd, f, sizeof f, st.st_size - CRYO_FOOTER_SIZE) || memcmp(f + 24, CRYO_FOOTER_MAGIC, 8) ||
+	    crc32c_update(crc32c_update(0, f, 20), f + 24, 8) != le32(f + 20) || le64(f + 8) != (uint64_t)st.st_size)
+		return 0; /* the sequential pass will say what is wrong */
+	at = le64(f);
+	if (pread_exact(r->fd, h, sizeof h, at) || crc(h, 44) != le32(h + 44) || le16(h + 4) != CRYO_SEC_INDEX)
+		return 0;
+	len = le64(h + 32);
+	if (len % CRYO_INDEX_ENTRY_SIZE || len > CRYO_MAX_META_SECTION || !(*entries = malloc(len ? len : 1)))
+		return 0;
+	if (pread_exact(r->fd, *entries, len, at + CRYO_SECTION_HEADER_SIZE) || crc(*entries, len) != le32(h + 40)) {
+		free(*entries);
+		*entries = NULL;
+		return 0;
+	}
+	*count = len / CRYO_INDEX_ENTRY_SIZE;
+	return 1;
+}
+
+int img_pread_page(struct img_reader *r, uint32_t owner, uint64_t store_index, unsigned char **buf,
+		   const unsigned char **page)
+{
+	unsigned char *entries;
+	uint64_t count;
+	int rc = 0;
+
+	*buf = NULL;
+	if (load_index(r, &entries, &count) <= 0)
+		return 0;
+	for (uint64_t i = 0; i < count && !rc; i++) {
+		const unsigned char *e = entries + i * CRYO_INDEX_ENTRY_SIZE, *h = e + 8;
+		uint64_t key = le64(h + 16), len = le64(h + 32);
+		if (le16(h + 4) != CRYO_SEC_PAGEDATA || le32(h + 8) != owner || crc(h, 44) != le32(h + 44) ||
+		    le16(h + 6) != CRYO_CODEC_RAW || len > CRYO_MAX_DATA_SECTION || store_index < key ||
+		    store_index >= key + len / CRYO_PAGE_SIZE)
+			continue;
+		*buf = malloc(len);
+		if (!*buf || pread_exact(r->fd, *buf, len, le64(e) + CRYO_SECTION_HEADER_SIZE)) {
+			rc = 0;
+			break;
+		}
+		if (crc(*buf, len) != le32(h + 40)) {
+			rc = img_err(r, le64(e) + CRYO_SECTION_HEADER_SIZE, "PAGEDATA section (header at byte %llu): "
+				     "payload CRC mismatch (expected %08x, found %08x)", (unsigned long long)le64(e),
+				     le32(h + 40), crc(*buf, len));
+			break;
+		}
+		*page = *buf + (store_index - key) * CRYO_PAGE_SIZE;
+		rc = 1;
+	}
+	if (rc != 1) {
+		free(*buf);
+		*buf = NULL;
+	}
+	free(entries);
+	return rc;
 }

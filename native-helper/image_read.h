@@ -36,6 +36,16 @@ int img_payload(struct img_reader *r, const struct img_section *s, void *buf);
 int img_skip(struct img_reader *r, const struct img_section *s);
 void img_close(struct img_reader *r);
 
+/* CRC32C of a buffer (hardware-assisted when the CPU can). */
+uint32_t img_crc(const void *buf, size_t len);
+
+/* For a regular file only: the section holding store page `store_index` of process `owner`, found
+ * through the footer and the INDEX (FORMAT.md §8, §9) and read with pread (the sequential position is
+ * not moved), its CRC checked. 1: found, *page points into *buf (malloc'd, caller frees); 0: not a
+ * seekable file or not found; -1: damaged (message in r->err). */
+int img_pread_page(struct img_reader *r, uint32_t owner, uint64_t store_index, unsigned char **buf,
+		   const unsigned char **page);
+
 /* The limit of FORMAT.md §3.2 for a section type. */
 uint64_t img_type_limit(uint16_t type);
 const char *img_type_name(uint16_t type);

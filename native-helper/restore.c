@@ -463,7 +463,7 @@ int cmd_restore(int argc, char **argv)
 		rst_fail(0, "%s", reader.err);
 		goto out;
 	}
-	if (read_metadata(&img, &reader, &pending, &have) || preflight(&img))
+	if (read_metadata(&img, &reader, &pending, &have) || preflight(&img) || rst_precheck_vdso(&img, &reader))
 		goto out;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (map_trampoline(&img) || rst_prepare_pipes(&img) || rst_prepare_shared(&img) || rst_prepare_sockets(&img))

@@ -293,6 +293,7 @@ int rst_write_pages(struct rst_image *img, struct rst_proc *p, uint64_t key, con
 		    size_t len);
 int rst_finish_mm(struct rst_image *img, struct rst_proc *p);
 int rst_check_file_vmas(struct rst_image *img);      /* before anything is created */
+int rst_precheck_vdso(struct rst_image *img, struct img_reader *r); /* the same, for a regular file */
 
 /* restore_thread.c */
 int rst_check_cpu(struct rst_image *img);            /* before anything is created */

@@ -36,6 +36,10 @@ struct special {
 static struct special rt_special[MAX_SPECIAL];   /* the running kernel's [vvar*] and [vdso] */
 static int n_rt_special;
 
+static int vdso_compare(struct rst_image *img, struct rst_proc *p, uint64_t addr, const unsigned char *page,
+			size_t len);
+static struct rst_vma *image_vdso(struct rst_proc *p);
+
 static int is_special_name(const char *n)
 {
 	return !strcmp(n, "[vdso]") || !strcmp(n, "[vvar]") || !strcmp(n, "[vvar_vclock]");
@@ -132,6 +136,48 @@ int rst_check_vdso_layout(struct rst_image *img)
 	if (img->kernel && strcmp(img->kernel, u.release))
 		rst_warn("the image comes from kernel %s, this is %s: the vDSO pages will be compared byte by byte",
 			 img->kernel, u.release);
+	return 0;
+}
+
+static uint64_t store_index_of(struct rst_proc *p, uint64_t addr, int *found)
+{
+	*found = 0;
+	for (size_t i = 0; i < p->npagemap; i++) {
+		struct cryo_pagemap_entry *e = &p->pagemap[i];
+		if (e->kind == CRYO_PAGE_DATA && addr >= e->vaddr && addr < e->vaddr + (uint64_t)e->page_count * 4096) {
+			*found = 1;
+			return e->store_index + (addr - e->vaddr) / 4096;
+		}
+	}
+	return 0;
+}
+
+/* When the image is a regular file, its stored vDSO pages can be compared with the running kernel's
+ * before anything exists (found through the INDEX, read with pread); from a pipe they are compared as
+ * they stream by, which is after the processes exist. */
+int rst_precheck_vdso(struct rst_image *img, struct img_reader *r)
+{
+	for (int i = 0; i < img->nprocs; i++) {
+		struct rst_proc *p = &img->procs[i];
+		struct rst_vma *vd = image_vdso(p);
+		for (uint64_t a = vd ? vd->start : 0; vd && a < vd->end; a += 4096) {
+			unsigned char *buf;
+			const unsigned char *page;
+			int found, rc;
+			uint64_t s = store_index_of(p, a, &found);
+			if (!found)
+				continue;
+			rc = img_pread_page(r, (uint32_t)p->pid, s, &buf, &page);
+			if (rc < 0)
+				return rst_fail(0, "%s", r->err);
+			if (rc == 0)
+				return 0; /* a pipe, or no index: checked while streaming */
+			rc = vdso_compare(img, p, a, page, 4096);
+			free(buf);
+			if (rc)
+				return -1;
+		}
+	}
 	return 0;
 }
 
