@@ -230,8 +230,8 @@ export class Engine {
     let acc = 0;
     for (const e of p.pageMap) { dataOffsets.push(acc); if (e.kind === PageKind.DATA) acc += e.pageCount; }
     const changed = diff ? this.diffCache?.processes.find((d) => d.pid === pid)?.changedPages ?? [] : [];
-    return p.vmas.map((v, vi) => {
-      const n = Math.max(1, Math.min(cells[vi] ?? 1, 1 << 20));
+    return p.vmas.slice(0, cells.length).map((v, vi) => {
+      const n = Math.max(1, Math.min(cells[vi]!, 1 << 20));
       const out = new Uint8Array(n);
       const pages = Number((v.end - v.start) / PAGE);
       if (pages <= 0) return out;

@@ -52,11 +52,13 @@ interface State {
   diff: DiffResult | null;
   diffProgress: { done: number; total: number } | null;
   diffError: string | null;
+  /** The pid whose VMA table lists every row (else the first TABLE_MAX_ROWS). */
+  allVmas: number | null;
 }
 
 const state: State = {
   images: [], loading: null, error: null, side: 0, pid: null, view: 'processes', addr: null, selection: null,
-  vma: null, search: null, diff: null, diffProgress: null, diffError: null,
+  vma: null, search: null, diff: null, diffProgress: null, diffError: null, allVmas: null,
 };
 
 /** What tests (and curious people) can read: when the first view was painted and what it cost. */
@@ -593,6 +595,10 @@ function changesTable(changes: { field: string; before: string; after: string }[
 // ---- memory map picture --------------------------------------------------------------------------
 
 const PICTURE_WIDTH = 168;
+/** Blocks drawn at most (one canvas each); a process with more VMAs lists them all in the table. */
+const PICTURE_MAX_VMAS = 1000;
+/** VMA table rows listed before a "List all" button. */
+const TABLE_MAX_ROWS = 2000;
 const CELL = 4;
 
 function blockHeight(v: ViewVma): number {
@@ -624,6 +630,7 @@ function memoryView(p: ViewProcess): HTMLElement {
   const canvases: HTMLCanvasElement[] = [];
   const cells: number[] = [];
   p.vmas.forEach((v, i) => {
+    if (i >= PICTURE_MAX_VMAS) return;
     const prev = p.vmas[i - 1];
     if (prev && v.start > prev.end) {
       picture.append(h('div', { class: 'gap', title: `unmapped: ${humanBytes(Number(v.start - prev.end))}` }, `⋯ ${humanBytes(Number(v.start - prev.end))} unmapped`));
@@ -642,8 +649,12 @@ function memoryView(p: ViewProcess): HTMLElement {
     }, canvas, h('div', { class: 'block-label' },
       h('span', { class: 'block-name' }, shortName(v)), h('span', { class: 'block-size' }, humanBytes(size)))));
   });
+  if (p.vmas.length > PICTURE_MAX_VMAS) {
+    picture.append(h('div', { class: 'gap' }, `the first ${PICTURE_MAX_VMAS.toLocaleString('en-US')} of ${plural(p.vmas.length, 'VMA')} are drawn; the table lists all`));
+  }
   void paintCells(p, canvases, cells);
-  const rows = p.vmas.map((v, i) => {
+  const shownRows = state.allVmas === p.pid ? p.vmas.length : Math.min(p.vmas.length, TABLE_MAX_ROWS);
+  const rows = p.vmas.slice(0, shownRows).map((v, i) => {
     const vd = d?.vmas.find((x) => x.start === v.start);
     return h('tr', { class: `${state.vma === i ? 'selected' : ''}`, 'data-vma': i, onclick: () => selectVma(i), ondblclick: () => navigate({ view: 'hex', addr: v.start }) },
       h('td', {}, h('span', { class: `swatch k-${vmaClass(v)}` }), ' ', h('a', { href: linkTo({ view: 'hex', addr: v.start }), class: 'addr' }, hexAddr(v.start))),
@@ -682,7 +693,9 @@ function memoryView(p: ViewProcess): HTMLElement {
     h('div', { class: 'memory-layout' }, picture,
       h('div', { class: 'vma-table-wrap' }, h('table', { class: 'grid vmas', id: 'vma-table' },
         h('thead', {}, h('tr', {}, ['start', 'end', 'size', 'prot', 'kind', 'stored', 'zero', 'dedup', 'name', d ? 'diff' : null].map((x) => (x === null ? null : h('th', {}, x))))),
-        h('tbody', {}, rows)))));
+        h('tbody', {}, rows)),
+        shownRows < p.vmas.length ? h('p', {}, `${shownRows.toLocaleString('en-US')} of ${plural(p.vmas.length, 'VMA')} listed. `,
+          h('button', { onclick: () => { state.allVmas = p.pid; render(); } }, 'List all')) : null)));
 }
 
 function changedPagesIn(d: ProcessDiff, v: ViewVma): Child {
@@ -704,35 +717,62 @@ function selectVma(i: number): void {
   document.querySelector(`#memory-picture .block[data-vma="${i}"]`)?.scrollIntoView({ block: 'nearest' });
 }
 
+/** '#rrggbb' (or any colour the canvas understands) as [r, g, b]. */
+function rgb(ctx: CanvasRenderingContext2D, color: string): [number, number, number] {
+  ctx.fillStyle = '#000';
+  ctx.fillStyle = color; // normalised to #rrggbb by the canvas
+  const hex = String(ctx.fillStyle);
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  return m ? [parseInt(m[1]!, 16), parseInt(m[2]!, 16), parseInt(m[3]!, 16)] : [136, 136, 136];
+}
+
+/** Alpha of a cell by its state: stored pages solid, zero and not-stored ones faint. */
+const CELL_ALPHA: Record<number, number> = {
+  [CELL_DATA]: 242, [CELL_DEDUP]: 153, [CELL_PARENT]: 115, [CELL_ZERO]: 82, 0: 26,
+};
+
 async function paintCells(p: ViewProcess, canvases: HTMLCanvasElement[], cells: number[]): Promise<void> {
   const side = state.side;
   const rasters = await client.call<Uint8Array[]>({ op: 'raster', slot: side, pid: p.pid, cells, diff: !!state.diff });
   const style = getComputedStyle(document.body);
-  const changedColor = style.getPropertyValue('--changed').trim() || '#e11d48';
-  p.vmas.forEach((v, i) => {
-    const canvas = canvases[i]!;
-    const raster = rasters[i]!;
+  const cols = PICTURE_WIDTH / CELL;
+  let changed: [number, number, number] | null = null;
+  const colours = new Map<string, [number, number, number]>();
+  canvases.forEach((canvas, i) => {
+    const raster = rasters[i];
+    const v = p.vmas[i];
     const ctx = canvas.getContext('2d');
-    if (!ctx) return;
-    const color = style.getPropertyValue(`--k-${vmaClass(v)}`).trim() || '#888';
-    const cols = PICTURE_WIDTH / CELL;
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (!raster || !v || !ctx) return;
+    changed ??= rgb(ctx, style.getPropertyValue('--changed').trim() || '#e11d48');
+    const cls = vmaClass(v);
+    let colour = colours.get(cls);
+    if (!colour) {
+      colour = rgb(ctx, style.getPropertyValue(`--k-${cls}`).trim() || '#888');
+      colours.set(cls, colour);
+    }
+    // One ImageData per block, CELL×CELL pixels per cell (a zero cell leaves a 1-pixel seam).
+    const image = ctx.createImageData(canvas.width, canvas.height);
+    const px = image.data;
     for (let c = 0; c < raster.length; c++) {
       const code = raster[c]!;
-      const x = (c % cols) * CELL;
-      const y = Math.floor(c / cols) * CELL;
-      if (code & CELL_CHANGED) {
-        ctx.globalAlpha = 1;
-        ctx.fillStyle = changedColor;
-        ctx.fillRect(x, y, CELL, CELL);
-        continue;
-      }
+      const isChanged = (code & CELL_CHANGED) !== 0;
       const base = code & ~CELL_CHANGED;
-      ctx.fillStyle = color;
-      ctx.globalAlpha = base === CELL_DATA ? 0.95 : base === CELL_DEDUP ? 0.6 : base === CELL_PARENT ? 0.45 : base === CELL_ZERO ? 0.32 : 0.1;
-      ctx.fillRect(x, y, CELL - (base === CELL_ZERO ? 1 : 0), CELL - (base === CELL_ZERO ? 1 : 0));
+      const [r, g, b] = isChanged ? changed : colour;
+      const a = isChanged ? 255 : CELL_ALPHA[base] ?? 26;
+      const size = !isChanged && base === CELL_ZERO ? CELL - 1 : CELL;
+      const x0 = (c % cols) * CELL;
+      const y0 = Math.floor(c / cols) * CELL;
+      for (let y = y0; y < y0 + size && y < canvas.height; y++) {
+        let at = (y * canvas.width + x0) * 4;
+        for (let x = 0; x < size; x++, at += 4) {
+          px[at] = r;
+          px[at + 1] = g;
+          px[at + 2] = b;
+          px[at + 3] = a;
+        }
+      }
     }
-    ctx.globalAlpha = 1;
+    ctx.putImageData(image, 0, 0);
   });
   document.body.dataset.picture = String(p.pid);
 }
