@@ -49,6 +49,8 @@ export function errorInfo(error: unknown): ErrorInfo {
 export class Engine {
   private readonly slots: (Slot | undefined)[] = [];
   private diffCache: DiffResult | undefined;
+  /** Bumped by every diff run, so that a run overtaken by another never fills the cache. */
+  private generation = 0;
 
   constructor(
     private readonly wasm: () => Promise<CryoWasm>,
@@ -355,10 +357,11 @@ export class Engine {
   async diff(progress: (done: number, total: number) => void, cancelled: () => boolean): Promise<DiffResult> {
     if (this.diffCache) return this.diffCache;
     const [a, b] = [this.slot(0), this.slot(1)];
+    const generation = ++this.generation;
     a.ahead.blockSize = b.ahead.blockSize = SCAN_BLOCK;
     try {
-      const result = await this.differ.diff(a.image, b.image, progress, cancelled);
-      this.diffCache = result;
+      const result = await this.differ.diff(a.image, b.image, progress, () => cancelled() || this.slots[0] !== a || this.slots[1] !== b);
+      if (generation === this.generation && this.slots[0] === a && this.slots[1] === b) this.diffCache = result;
       return result;
     } finally {
       a.ahead.stop();

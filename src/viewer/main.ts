@@ -187,6 +187,8 @@ async function openSource(slot: number, source: SourceSpec): Promise<void> {
   state.diff = null;
   state.diffProgress = null;
   state.diffError = null;
+  diffRun++;
+  if (state.search?.running) client.cancel(state.search.running);
   state.search = null;
   render();
   try {
@@ -246,16 +248,23 @@ function pickFiles(forCompare: boolean): void {
   input.click();
 }
 
+let diffRun = 0;
+
 async function runDiff(): Promise<void> {
+  const run = ++diffRun;
   state.diffProgress = { done: 0, total: 0 };
   state.diffError = null;
   render();
   try {
-    state.diff = await client.call<DiffResult>({ op: 'diff' }, (p) => {
+    const diff = await client.call<DiffResult>({ op: 'diff' }, (p) => {
+      if (run !== diffRun) return;
       state.diffProgress = p as { done: number; total: number };
       if (state.view === 'diff') renderDiffProgress();
     });
+    if (run !== diffRun) return; // another pair of images was opened meanwhile
+    state.diff = diff;
   } catch (error) {
+    if (run !== diffRun) return;
     state.diffError = (error as Error).message;
   }
   state.diffProgress = null;
