@@ -17,7 +17,7 @@ import { PageKind, type PageMapEntry } from '../core/model.js';
 import { encodePageMap } from '../core/page-store.js';
 import type { CryoImage } from '../core/reader.js';
 import { encodeMetadata, type ImageWriter } from '../core/writer.js';
-import { BLOCK_PAGES } from '../codec/engine.js';
+import { BLOCK_PAGES, WasmEngine } from '../codec/engine.js';
 import { pagesOf } from '../codec/pages.js';
 import { outputMeta } from './pack.js';
 
@@ -91,6 +91,7 @@ export async function unpackImage(input: CryoImage, writer: ImageWriter, options
   }
   // Page data: each process's own store (decoded), then the resolved PARENT/DELTA pages.
   const buffer = new Uint8Array(BLOCK_PAGES * PAGE_SIZE);
+  const wasmBuffer = options.reuseBuffers ? await WasmEngine.create(input.wasm.module) : null;
   const spare = options.reuseBuffers ? [new Uint8Array(BLOCK_PAGES * PAGE_SIZE), new Uint8Array(BLOCK_PAGES * PAGE_SIZE)] : [];
   let turn = 0;
   for (const p of input.processes) {
@@ -127,9 +128,13 @@ export async function unpackImage(input: CryoImage, writer: ImageWriter, options
     const plan = plans.get(p.pid)!;
     let filled = 0;
     let key = p.storedPageCount;
+    // With reusable buffers, pages are resolved straight into Wasm memory and checksummed there.
+    const target = wasmBuffer ? wasmBuffer.a : buffer;
     const flush = async () => {
       if (filled === 0) return;
-      await writer.addSection({ type: SectionType.PAGEDATA, owner: p.pid, key }, buffer.slice(0, filled * PAGE_SIZE));
+      const length = filled * PAGE_SIZE;
+      if (wasmBuffer) await writer.addSection({ type: SectionType.PAGEDATA, owner: p.pid, key }, wasmBuffer.a.subarray(0, length), { payloadCrc: wasmBuffer.crcA(length) });
+      else await writer.addSection({ type: SectionType.PAGEDATA, owner: p.pid, key }, buffer.slice(0, length));
       key += filled;
       done += filled * PAGE_SIZE;
       filled = 0;
@@ -138,7 +143,7 @@ export async function unpackImage(input: CryoImage, writer: ImageWriter, options
     for (const e of plan.resolved) {
       for (let first = 0; first < e.pageCount;) {
         const n = Math.min(BLOCK_PAGES - filled, e.pageCount - first);
-        await pages.readInto(p.pid, e.vaddr + BigInt(first) * PAGE, buffer.subarray(filled * PAGE_SIZE, (filled + n) * PAGE_SIZE));
+        await pages.readInto(p.pid, e.vaddr + BigInt(first) * PAGE, target.subarray(filled * PAGE_SIZE, (filled + n) * PAGE_SIZE));
         filled += n;
         first += n;
         if (filled === BLOCK_PAGES) await flush();
