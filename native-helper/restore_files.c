@@ -68,6 +68,10 @@ static int plan_path(const struct rst_proc *p, struct rst_fd *f, int want_dir)
 	if (!strcmp(f->type, "file") && f->inode && st.st_ino != f->inode)
 		rst_warn("process %d fd %d: %s is another file than at dump time (inode %llu, was %llu)", p->pid,
 			 f->fd, f->path, (unsigned long long)st.st_ino, (unsigned long long)f->inode);
+	else if (!strcmp(f->type, "file") && S_ISREG(st.st_mode) && (uint64_t)st.st_size != f->size)
+		rst_warn("process %d fd %d: %s has %llu bytes, %llu at dump time; the offset %lld is restored as "
+			 "it was", p->pid, f->fd, f->path, (unsigned long long)st.st_size, (unsigned long long)f->size,
+			 (long long)f->pos);
 	return 0;
 }
 
