@@ -143,3 +143,30 @@ describe('diff of two counter dumps', () => {
     expect(lib.totals).toEqual(json.totals.pagesChanged === undefined ? null : lib.totals);
   });
 });
+
+describe('moved pages', () => {
+  it('a page removed at one address and added with the same content at another is reported as moved', async () => {
+    const { loadWasm } = await import('../src/node.js');
+    const { ImageWriter, MemorySink } = await import('../src/core/writer.js');
+    const { openImage: openCore } = await import('../src/core/reader.js');
+    const wasm = await loadWasm();
+    const build = async (at: bigint, pages: Uint8Array) => {
+      const sink = new MemorySink();
+      const w = new ImageWriter(sink, wasm);
+      await w.addImageMeta({ format: 'cryo', pids: [7] });
+      await w.addProcess({ pid: 7, vmas: [{ start: 0x10000, end: 0x40000, prot: 3, shared: false, offset: 0, name: '', kind: 'anon' }] });
+      await w.addPageMap(7, [{ vaddr: at, pageCount: pages.length / PAGE_SIZE, kind: 0, storeIndex: 0 }]);
+      await w.addPageData(7, 0, pages);
+      await w.finish();
+      return openCore(sink.bytes(), wasm);
+    };
+    const content = new Uint8Array(2 * PAGE_SIZE).map((_, i) => ((i * 7 + 3) ^ ((i >> 12) * 13)) & 255);
+    const a = await build(0x10000n, content);
+    const b = await build(0x30000n, content);
+    const d = await diffImages(a, b);
+    const p = d.processes.changed[0]!;
+    expect(p.memory.moved).toEqual([{ from: 0x10000n, to: 0x30000n, pages: 2 }]);
+    expect(p.memory.pagesAdded).toBe(2);
+    expect(p.memory.pagesRemoved).toBe(2);
+  });
+});

@@ -63,6 +63,7 @@ export function formatDiff(diff: ImageDiff, options: { env?: boolean } = {}): st
       }
     }
     const m = d.memory;
+    for (const mv of m.moved ?? []) out.push(`  moved: ${mv.pages} page(s) ${addr(mv.from)} -> ${addr(mv.to)} (same content)`);
     if (m.regions.length) {
       out.push(`  memory: ${m.pagesChanged} pages changed (${m.bytesChanged} bytes) of ${m.pagesCompared} compared, ${m.pagesAdded} added, ${m.pagesRemoved} removed`);
       for (const r of m.regions) {

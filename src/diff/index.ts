@@ -40,6 +40,8 @@ export interface DiffOptions {
   maxPages?: number;
   /** Only these PIDs. */
   pids?: number[];
+  /** Removed pages remembered (by content hash) to find moved pages (default 65536). */
+  maxMoved?: number;
   /** Skip memory (metadata only). */
   metadataOnly?: boolean;
   /** Called after each compared block: pages done and total pages to compare. */
@@ -97,7 +99,20 @@ export interface RegionDiff {
   ranges: ByteRange[];
 }
 
+/** Pages that only the first image has at `from` and only the second at `to`, with the same content. */
+export interface MovedPages {
+  from: bigint;
+  to: bigint;
+  pages: number;
+}
+
 export interface MemoryDiff {
+  /**
+   * Added pages whose content is that of a removed page (memory moved by mremap, realloc, a
+   * compacting allocator): found by XXH64 content hash, confirmed byte for byte. Consecutive pages
+   * moved by the same distance are one entry. At most `maxMoved` removed pages are remembered.
+   */
+  moved: MovedPages[];
   pagesCompared: number;
   pagesChanged: number;
   pagesAdded: number;
@@ -275,8 +290,14 @@ export async function diffImages(a: CheckpointImage, b: CheckpointImage, options
   let listedPages = 0;
   let listedRanges = 0;
   for (const plan of plans) {
-    const memory: MemoryDiff = { pagesCompared: 0, pagesChanged: 0, pagesAdded: 0, pagesRemoved: 0, bytesChanged: 0, regions: [] };
+    const memory: MemoryDiff = { moved: [], pagesCompared: 0, pagesChanged: 0, pagesAdded: 0, pagesRemoved: 0, bytesChanged: 0, regions: [] };
     const pid = plan.pb.pid;
+    if (!options.metadataOnly) {
+      engine ??= await WasmEngine.create(wasmOf(a, b, options).module);
+      pagesA ??= isCryo(a) ? await pagesOf(a) : memoryReader(a);
+      pagesB ??= isCryo(b) ? await pagesOf(b) : memoryReader(b);
+      memory.moved = await movedPages(plan.regions.flatMap((r) => r.segs), pid, engine, pagesA, pagesB, options.maxMoved ?? 65536);
+    }
     for (const { region, segs } of plan.regions) {
       for (const seg of segs) {
         if (seg.a === null) {
@@ -347,7 +368,7 @@ export async function diffImages(a: CheckpointImage, b: CheckpointImage, options
       if (region.pagesChanged || region.pagesAdded || region.pagesRemoved) memory.regions.push(region);
     }
     for (const key of ['pagesCompared', 'pagesChanged', 'pagesAdded', 'pagesRemoved', 'bytesChanged'] as const) result.totals[key] += memory[key];
-    if (metaChanged(plan.meta) || memory.regions.length > 0) result.processes.changed.push({ ...plan.meta, memory });
+    if (metaChanged(plan.meta) || memory.regions.length > 0 || memory.moved.length > 0) result.processes.changed.push({ ...plan.meta, memory });
     else result.processes.unchanged.push(pid);
   }
   options.onProgress?.(total, total);
@@ -371,4 +392,48 @@ export function diffToJson(diff: ImageDiff, images?: { a: string; b: string }): 
     return value === undefined ? null : value;
   };
   return { schema: 'cryo-img.diff/1', ...(images ? { images } : {}), ...(convert(diff) as object) };
+}
+
+/**
+ * Pages only in A (removed) and only in B (added) with the same content: hash the removed pages
+ * (XXH64 in the Wasm core, up to `limit` of them), look each added page up, confirm byte for byte.
+ */
+async function movedPages(segs: Segment[], pid: number, engine: WasmEngine, pagesA: Pick<ImagePages, 'readInto'>, pagesB: Pick<ImagePages, 'readInto'>, limit: number): Promise<MovedPages[]> {
+  const removed = segs.filter((s) => s.a !== null && s.b === null && s.a !== PageKind.ZERO);
+  const added = segs.filter((s) => s.a === null && s.b !== null && s.b !== PageKind.ZERO);
+  if (removed.length === 0 || added.length === 0) return [];
+  const byHash = new Map<bigint, bigint>();
+  for (const seg of removed) {
+    for (let first = 0; first < seg.pages && byHash.size < limit; first += BLOCK_PAGES) {
+      const n = Math.min(BLOCK_PAGES, seg.pages - first, limit - byHash.size);
+      const address = seg.start + BigInt(first) * PAGE;
+      await pagesA.readInto(pid, address, engine.a.subarray(0, n * PAGE_SIZE));
+      const hashes = engine.hashPagesA(n);
+      for (let i = 0; i < n; i++) if (hashes[i] !== 0n && !byHash.has(hashes[i]!)) byHash.set(hashes[i]!, address + BigInt(i) * PAGE);
+    }
+  }
+  const moved: MovedPages[] = [];
+  const page = new Uint8Array(PAGE_SIZE);
+  for (const seg of added) {
+    for (let first = 0; first < seg.pages; first += BLOCK_PAGES) {
+      const n = Math.min(BLOCK_PAGES, seg.pages - first);
+      const address = seg.start + BigInt(first) * PAGE;
+      await pagesB.readInto(pid, address, engine.a.subarray(0, n * PAGE_SIZE));
+      const hashes = engine.hashPagesA(n).slice();
+      for (let i = 0; i < n; i++) {
+        const from = hashes[i] === 0n ? undefined : byHash.get(hashes[i]!);
+        if (from === undefined) continue;
+        await pagesA.readInto(pid, from, page);
+        const o = i * PAGE_SIZE;
+        let same = true;
+        for (let k = 0; k < PAGE_SIZE; k++) if (page[k] !== engine.a[o + k]) { same = false; break; }
+        if (!same) continue;
+        const to = address + BigInt(i) * PAGE;
+        const last = moved[moved.length - 1];
+        if (last && last.to + BigInt(last.pages) * PAGE === to && last.from + BigInt(last.pages) * PAGE === from) last.pages++;
+        else moved.push({ from, to, pages: 1 });
+      }
+    }
+  }
+  return moved;
 }
