@@ -181,7 +181,6 @@ async function openSource(slot: number, source: SourceSpec): Promise<void> {
   state.error = null;
   if (slot === 0) {
     state.images = [];
-    state.diff = null;
     await client.call({ op: 'close', slot: 1 });
   }
   state.diff = null;
