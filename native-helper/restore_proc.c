@@ -128,7 +128,7 @@ static void __attribute__((noreturn)) child_fail(struct rst_image *img, struct r
 
 /* Session and process group: a leader becomes one again; a member joins its group when that group
  * exists in its session. A session or group outside the image is kept from the restorer. */
-static void child_session(struct rst_proc *p)
+static void child_session(struct rst_image *img, struct rst_proc *p)
 {
 	if (p->sid == p->pid) {
 		if (setsid() < 0)
@@ -139,9 +139,29 @@ static void child_session(struct rst_proc *p)
 	}
 	if (getpgid(0) == p->pgid)
 		return;
-	if (setpgid(0, p->pgid == p->pid ? 0 : p->pgid) < 0)
+	/* a group led by a sibling created after this process does not exist yet: the parent tries again
+	 * once all its children exist (join_groups) */
+	if (setpgid(0, p->pgid == p->pid ? 0 : p->pgid) < 0 && (p->parent < 0 || !rst_find_proc(img, p->pgid)))
 		rst_warn("process %d: joining process group %d: %s; it stays in group %d", p->pid, p->pgid,
 			 rst_errname(errno), getpgid(0));
+}
+
+/* Run by a restored parent once all its children exist: group leaders first (a child may not have
+ * got to it yet), then the members, whose group may be led by a sibling created after them. */
+static void join_groups(struct rst_image *img, int index)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = index + 1; i < img->nprocs; i++) {
+			struct rst_proc *c = &img->procs[i];
+			int leader = c->pgid == c->pid;
+			/* a session leader makes its own group with setsid, which fails once it leads a group */
+			if (c->parent != index || leader != (pass == 0) || !rst_find_proc(img, c->pgid) ||
+			    c->sid == c->pid || getpgid(c->pid) == c->pgid)
+				continue;
+			if (setpgid(c->pid, c->pgid) < 0 && !(leader && errno == EPERM && getsid(c->pid) == c->pid))
+				rst_warn("process %d: joining process group %d: %s; it stays in group %d", c->pid,
+					 c->pgid, rst_errname(errno), getpgid(c->pid));
+		}
 }
 
 struct kernel_sigaction {
@@ -204,6 +224,7 @@ static void create_children(struct rst_image *img, int index, char *err, size_t 
 			child_fail(img, p, err);
 		}
 	}
+	join_groups(img, index);
 }
 
 static void __attribute__((noreturn)) child_main(struct rst_image *img, int index, pid_t parent)
@@ -220,7 +241,7 @@ static void __attribute__((noreturn)) child_main(struct rst_image *img, int inde
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
-	child_session(p);
+	child_session(img, p);
 	create_children(img, index, err, sizeof err);
 	if (rst_child_fds(img, p, err, sizeof err) || child_fs(p, err, sizeof err) ||
 	    child_sigactions(p, err, sizeof err))
