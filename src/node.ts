@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { checkEncodedSections, engineDecoder, linkImage, type ParentRef, type ParentResolver } from './codec/pages.js';
 import { CryoFormatError } from './core/errors.js';
@@ -213,6 +213,20 @@ async function sourceOf(input: NodeImageInput): Promise<ByteSource> {
  */
 export async function writeImageFile(path: string, build: (writer: ImageWriter) => Promise<void>): Promise<WrittenImage> {
   const wasm = await loadWasm();
+  // A device or FIFO (/dev/null, /dev/stdout, a named pipe) is written in place: renaming a temporary
+  // file over it would replace the device node itself.
+  const existing = await stat(path).catch(() => null);
+  if (existing && !existing.isFile()) {
+    if (existing.isDirectory()) throw new Error(`${path} is a directory`);
+    const target = await open(path, 'w');
+    try {
+      const writer = new ImageWriter(new FileSink(target), wasm);
+      await build(writer);
+      return await writer.finish();
+    } finally {
+      await target.close();
+    }
+  }
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
   const handle = await open(temp, 'wx', 0o600);
   let closed = false;

@@ -1,8 +1,8 @@
 // `cryo-img rewrite` on real dumped images: PID remapping everywhere a PID is recorded (including the
 // thread IDs glibc caches in memory), path relocation rules, --dry-run, --check, and bad options.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage } from '../src/node.js';
 import { Relocator, parseRelocation } from '../src/rewrite/relocate.js';
@@ -128,6 +128,24 @@ describe('rewrite of a dumped multithreaded program', () => {
       expect(result.status, args.join(' ')).toBe(1);
       expect(result.stderr).toMatch(message);
       expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it('writes into a FIFO in place instead of replacing it', async () => {
+    const fifo = join(dir.path, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const copy = join(dir.path, 'from-fifo.cryo');
+    const reader = spawn('sh', ['-c', `cat "${fifo}" > "${copy}"`]);
+    const result = cli('rewrite', image, '-o', fifo, '--pid-map', `${pid}:4100002`);
+    await new Promise((r) => reader.once('exit', r));
+    expect(result.status).toBe(0);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    const copied = await openImage(copy);
+    try {
+      expect(copied.processes[0]!.pid).toBe(4100002);
+      expect((await copied.verify()).ok).toBe(true);
+    } finally {
+      await copied.close();
     }
   });
 
