@@ -327,6 +327,25 @@ describe('incremental images', () => {
     }
   });
 
+  it('rewrite accepts packed and incremental images (packed sections copied as stored)', async () => {
+    const packedNext = join(dir.path, 'next.packed.cryo');
+    expect(cli('pack', next, '-o', packedNext, '-q').status).toBe(0);
+    for (const input of [packedNext, inc]) {
+      const out = input.replace(/\.cryo$/, '.rewritten.cryo');
+      const r = cli('rewrite', input, '-o', out, '--relocate', `${dir.path}=/moved`);
+      expect(r.status, r.stderr).toBe(0);
+      expect(cli('verify', out).status).toBe(0);
+      const a = await openCryoImage(next);
+      const b = await openCryoImage(out);
+      try {
+        await samePageData(a, b);
+        expect(b.processes[0]!.fds.find((f) => f.fd === 3)!.path).toBe('/moved/out.log');
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    }
+  });
+
   it('a missing parent is refused with an error naming it', async () => {
     renameSync(base, join(dir.path, 'moved.cryo'));
     try {

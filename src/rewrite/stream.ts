@@ -3,7 +3,7 @@
 // owner PID changes), except the few PAGEDATA sections that hold a patched page. The caller calls
 // writer.finish().
 import type { CryoImage } from '../core/reader.js';
-import { PAGE_SIZE, SectionType, type SectionInfo } from '../core/format.js';
+import { Codec, PAGE_SIZE, SectionType, type SectionInfo } from '../core/format.js';
 import { PageKind } from '../core/model.js';
 import type { ImageWriter } from '../core/writer.js';
 import type { MemoryPatch, RewritePlan } from './plan.js';
@@ -29,14 +29,21 @@ export async function writeRewrite(image: CryoImage, plan: RewritePlan, writer: 
         break;
       }
       default: {
-        // readSection checked the payload's CRC; an unpatched payload keeps it (no second pass).
-        const payload = await image.readSection(section);
         const patches = patchesBySection.get(section) ?? [];
+        if (patches.length === 0 && section.codec !== Codec.RAW) {
+          // A packed section (FORMAT §3.1) nothing patches: copied as stored, codec and CRC kept.
+          await writer.addSection({ type: section.type, owner, key: section.key, codec: section.codec, rawLength: section.rawLength },
+            await image.readStoredSection(section), { payloadCrc: section.payloadCrc });
+          break;
+        }
+        // readSection checked the payload's CRC; an unpatched raw payload keeps it (no second pass).
+        // A patched or decoded one is written raw with a new CRC.
+        const payload = await image.readSection(section);
         for (const { at, patch } of patches) {
           new DataView(payload.buffer, payload.byteOffset).setInt32(at, patch.to, true);
         }
         await writer.addSection({ type: section.type, owner, key: section.key }, payload,
-          patches.length ? {} : { payloadCrc: section.payloadCrc });
+          patches.length || section.codec !== Codec.RAW ? {} : { payloadCrc: section.payloadCrc });
       }
     }
   }
