@@ -284,6 +284,7 @@ export async function diffImages(a: CheckpointImage, b: CheckpointImage, options
   }
 
   let engine: WasmEngine | null = null;
+  let engine2: WasmEngine | null = null;
   let pagesA: Pick<ImagePages, 'readInto'> | null = null;
   let pagesB: Pick<ImagePages, 'readInto'> | null = null;
   let done = 0;
@@ -313,16 +314,32 @@ export async function diffImages(a: CheckpointImage, b: CheckpointImage, options
         engine ??= await WasmEngine.create(wasmOf(a, b, options).module);
         pagesA ??= isCryo(a) ? await pagesOf(a) : memoryReader(a);
         pagesB ??= isCryo(b) ? await pagesOf(b) : memoryReader(b);
-        for (let first = 0; first < seg.pages; first += BLOCK_PAGES) {
-          if (options.cancelled?.()) throw new AbortError('diff cancelled');
-          const n = Math.min(BLOCK_PAGES, seg.pages - first);
-          const address = seg.start + BigInt(first) * PAGE;
-          const len = n * PAGE_SIZE;
-          await Promise.all([
-            pagesA.readInto(pid, address, engine.a.subarray(0, len)),
-            pagesB.readInto(pid, address, engine.b.subarray(0, len)),
+        engine2 ??= await WasmEngine.create(wasmOf(a, b, options).module);
+        // Blocks end on A's 1 MiB section boundaries (one read per image per block), and the next
+        // block is read into the second engine while this one is compared.
+        const chunks: { first: number; n: number }[] = [];
+        for (let first = 0, n = Math.min(firstBlock(plan.pa.pageMap, seg.start), seg.pages); first < seg.pages; first += n, n = Math.min(BLOCK_PAGES, seg.pages - first)) {
+          chunks.push({ first, n });
+        }
+        const readChunk = (c: { first: number; n: number }, e: WasmEngine) => {
+          const address = seg.start + BigInt(c.first) * PAGE;
+          return Promise.all([
+            pagesA!.readInto(pid, address, e.a.subarray(0, c.n * PAGE_SIZE)),
+            pagesB!.readInto(pid, address, e.b.subarray(0, c.n * PAGE_SIZE)),
           ]);
-          const { changed, flags } = engine.comparePages(n);
+        };
+        let pending: Promise<unknown> = readChunk(chunks[0]!, engine);
+        for (let index = 0; index < chunks.length; index++) {
+          if (options.cancelled?.()) {
+            await pending.catch(() => undefined);
+            throw new AbortError('diff cancelled');
+          }
+          const { first, n } = chunks[index]!;
+          const current = index % 2 === 0 ? engine : engine2;
+          await pending;
+          if (index + 1 < chunks.length) pending = readChunk(chunks[index + 1]!, index % 2 === 0 ? engine2 : engine);
+          const address = seg.start + BigInt(first) * PAGE;
+          const { changed, flags } = current.comparePages(n);
           if (changed > 0) {
             const changedPages: number[] = [];
             for (let k = 0; k < n; k++) if (flags[k]) changedPages.push(k);
@@ -334,7 +351,7 @@ export async function diffImages(a: CheckpointImage, b: CheckpointImage, options
                 listedPages++;
               } else result.truncated = true;
               const room = options.bytes ? Math.max(0, maxRanges - listedRanges) : 0;
-              const d = engine.diffRanges(k, Math.max(room, 1));
+              const d = current.diffRanges(k, Math.max(room, 1));
               region.bytesChanged += d.bytes;
               if (options.bytes) {
                 if (d.total > room) result.truncated = true;
@@ -349,7 +366,7 @@ export async function diffImages(a: CheckpointImage, b: CheckpointImage, options
                   }
                   region.ranges.push({
                     address: at, length: e - s,
-                    from: toHexBytes(engine.a.subarray(o, o + shown)), to: toHexBytes(engine.b.subarray(o, o + shown)),
+                    from: toHexBytes(current.a.subarray(o, o + shown)), to: toHexBytes(current.b.subarray(o, o + shown)),
                   });
                   listedRanges++;
                 }
@@ -436,4 +453,20 @@ async function movedPages(segs: Segment[], pid: number, engine: WasmEngine, page
     }
   }
   return moved;
+}
+
+/** Pages from `address` to the end of A's 1 MiB PAGEDATA section holding it (BLOCK_PAGES if unknown). */
+function firstBlock(entries: readonly PageMapEntry[], address: bigint): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const e = entries[mid]!;
+    if (e.vaddr + BigInt(e.pageCount) * PAGE > address) hi = mid;
+    else lo = mid + 1;
+  }
+  const e = entries[lo];
+  if (!e || e.vaddr > address || e.kind !== PageKind.DATA) return BLOCK_PAGES;
+  const store = e.storeIndex + Number((address - e.vaddr) / PAGE);
+  return BLOCK_PAGES - (store % BLOCK_PAGES);
 }
