@@ -27,10 +27,6 @@ int pt_seize(pid_t tid, unsigned long options)
 	return 0;
 }
 
-/* A thread that never stops (stuck in uninterruptible sleep, or a vfork parent waiting on its child)
- * must not hang the dump: give up on it after this long. */
-#define WAIT_TIMEOUT_MS 10000
-
 static int report_exit(pid_t tid, int status)
 {
 	errno = ESRCH;
@@ -57,10 +53,10 @@ static long now_ms(void)
 /* With SIGCHLD blocked (cryo-helper dump blocks it), every ptrace-stop of a tracee leaves a SIGCHLD
  * pending: poll waitpid and sleep in sigtimedwait between polls, so the wait can time out. A caller
  * that has not blocked SIGCHLD gets a plain blocking waitpid. */
-int pt_wait(pid_t tid, int *status)
+int pt_wait_status(pid_t tid, int *status, int bounded)
 {
-	int timed = sigchld_blocked();
-	long deadline = now_ms() + WAIT_TIMEOUT_MS;
+	int timed = bounded && sigchld_blocked();
+	long deadline = now_ms() + PT_WAIT_TIMEOUT_MS;
 	sigset_t chld;
 
 	sigemptyset(&chld);
@@ -70,21 +66,30 @@ int pt_wait(pid_t tid, int *status)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return cryo_fail(errno, "waitpid thread %d", tid);
-		if (r == tid) {
-			if (WIFEXITED(*status) || WIFSIGNALED(*status))
-				return report_exit(tid, *status);
+			return -1;
+		if (r == tid)
 			return 0;
-		}
 		long left = deadline - now_ms();
 		if (left <= 0) {
 			errno = ETIMEDOUT;
-			return cryo_fail(0, "thread %d did not stop within %d s (state D, or a vfork parent?)", tid,
-					 WAIT_TIMEOUT_MS / 1000);
+			return -1;
 		}
 		struct timespec ts = { left / 1000, (left % 1000) * 1000000L };
 		sigtimedwait(&chld, NULL, &ts);
 	}
+}
+
+int pt_wait(pid_t tid, int *status)
+{
+	if (pt_wait_status(tid, status, 1)) {
+		if (errno == ETIMEDOUT)
+			return cryo_fail(0, "thread %d did not stop within %d s (state D, or a vfork parent?)", tid,
+					 PT_WAIT_TIMEOUT_MS / 1000);
+		return cryo_fail(errno, "waitpid thread %d", tid);
+	}
+	if (WIFEXITED(*status) || WIFSIGNALED(*status))
+		return report_exit(tid, *status);
+	return 0;
 }
 
 static int is_stop_signal(int sig)

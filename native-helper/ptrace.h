@@ -21,6 +21,13 @@ int pt_seize(pid_t tid, unsigned long options);
 int pt_interrupt(pid_t tid, int *group_stop);
 /* waitpid(tid, __WALL) for the next stop; an exit or death is an error naming the thread. */
 int pt_wait(pid_t tid, int *status);
+/* A thread that never stops (stuck in uninterruptible sleep, or a vfork parent waiting on its child)
+ * must not hang the dump: a bounded wait gives up on it after this long. */
+#define PT_WAIT_TIMEOUT_MS 10000
+/* pt_wait without a message: 0 with *status (a stop, an exit or a death), or -1 with errno (waitpid's,
+ * or ETIMEDOUT). With bounded, the wait times out as pt_wait's does (only when SIGCHLD is blocked);
+ * without, it blocks until the thread changes state. */
+int pt_wait_status(pid_t tid, int *status, int bounded);
 int pt_detach(pid_t tid);
 int pt_getregs(pid_t tid, struct user_regs_struct *regs);
 int pt_setregs(pid_t tid, const struct user_regs_struct *regs);

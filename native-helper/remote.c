@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "ptrace.h"
 
 #define EFLAGS_TF 0x100
+#define EFLAGS_DF 0x400
 /* Event stops (group-stops, a stray interrupt) we step over while waiting for a syscall-stop. */
 #define MAX_STRAY_STOPS 64
 /* How much of a large executable mapping we search for a syscall instruction. */
@@ -150,59 +152,109 @@ int remote_begin(struct remote *r, pid_t tid, unsigned long syscall_ip)
 	return 0;
 }
 
-/* Resume with PTRACE_SYSCALL and wait for the next syscall-stop, stepping over event stops. */
-static int next_syscall_stop(struct remote *r, const char *what)
+const char *remote_describe_status(int st, char *buf, size_t len)
 {
-	int status;
+	if (WIFEXITED(st))
+		snprintf(buf, len, "it exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "it was killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else if (WIFSTOPPED(st))
+		snprintf(buf, len, "it stopped with signal %d (%s), event %d", WSTOPSIG(st) & 0x7f,
+			 strsignal(WSTOPSIG(st) & 0x7f), st >> 16);
+	else
+		snprintf(buf, len, "wait status %#x", st);
+	return buf;
+}
 
-	for (int stray = 0; stray < MAX_STRAY_STOPS; stray++) {
-		if (ptrace(PTRACE_SYSCALL, r->tid, NULL, NULL) < 0)
-			return cryo_fail(errno, "PTRACE_SYSCALL thread %d (%s)", r->tid, what);
-		if (pt_wait(r->tid, &status))
-			return -1;
-		int sig = WSTOPSIG(status), event = status >> 16;
+static int __attribute__((format(printf, 4, 5))) fault(struct remote_fault *f, int err, int status,
+						       const char *fmt, ...)
+{
+	va_list ap;
+
+	f->err = err;
+	f->status = status;
+	va_start(ap, fmt);
+	vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Resume with PTRACE_SYSCALL and wait for the next syscall-stop, stepping over event stops (and, with
+ * REMOTE_SUPPRESS_SIGNALS, signal-delivery-stops: the signal is never passed on). */
+static int next_syscall_stop(pid_t tid, long nr, unsigned flags, struct remote_fault *f)
+{
+	char fate[96];
+	int st;
+
+	for (int stray = 0; (flags & REMOTE_UNBOUNDED) || stray < MAX_STRAY_STOPS; stray++) {
+		if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) < 0)
+			return fault(f, errno, 0, "PTRACE_SYSCALL of thread %d (injected syscall %ld)", tid, nr);
+		if (pt_wait_status(tid, &st, !(flags & REMOTE_UNBOUNDED))) {
+			if (errno == ETIMEDOUT)
+				return fault(f, 0, 0, "thread %d did not stop within %d s while running injected "
+					     "syscall %ld (state D?)", tid, PT_WAIT_TIMEOUT_MS / 1000, nr);
+			return fault(f, errno, 0, "waiting for thread %d (injected syscall %ld)", tid, nr);
+		}
+		if (!WIFSTOPPED(st))
+			return fault(f, 0, st, "thread %d vanished while running injected syscall %ld: %s", tid, nr,
+				     remote_describe_status(st, fate, sizeof fate));
+		int sig = WSTOPSIG(st), event = st >> 16;
 		if (sig == (SIGTRAP | 0x80))
 			return 0;
-		if (event == PTRACE_EVENT_STOP)
+		if (event == PTRACE_EVENT_STOP || event == PTRACE_EVENT_CLONE || (flags & REMOTE_SUPPRESS_SIGNALS))
 			continue;
 		/* A signal-delivery-stop although everything is blocked: a fault caused by our rip. The
-		 * signal is suppressed (never resumed with), the registers are restored by remote_end. */
-		return cryo_fail(0, "thread %d got signal %d instead of running %s", r->tid, sig, what);
+		 * signal is suppressed (never resumed with); the caller puts the registers back. */
+		return fault(f, 0, st, "thread %d got signal %d instead of running injected syscall %ld", tid, sig,
+			     nr);
 	}
-	return cryo_fail(0, "thread %d never reached its syscall (%s)", r->tid, what);
+	return fault(f, 0, 0, "thread %d never reached its syscall (injected syscall %ld)", tid, nr);
+}
+
+int remote_run(pid_t tid, unsigned long syscall_ip, const struct user_regs_struct *base, unsigned flags,
+	       long nr, const long args[6], long *ret, struct remote_fault *f)
+{
+	struct user_regs_struct regs = *base;
+
+	f->err = f->status = f->started = 0;
+	f->msg[0] = 0;
+	regs.rax = nr;
+	regs.orig_rax = -1;             /* no syscall restart on the way out of this stop */
+	regs.rdi = args[0];
+	regs.rsi = args[1];
+	regs.rdx = args[2];
+	regs.r10 = args[3];
+	regs.r8 = args[4];
+	regs.r9 = args[5];
+	regs.rip = syscall_ip;
+	regs.eflags &= ~(EFLAGS_TF | EFLAGS_DF);
+	if (ptrace(PTRACE_SETREGS, tid, NULL, &regs) < 0)
+		return fault(f, errno, 0, "PTRACE_SETREGS of thread %d (injected syscall %ld)", tid, nr);
+	f->started = 1;
+	if (next_syscall_stop(tid, nr, flags, f) || next_syscall_stop(tid, nr, flags, f)) /* entry, exit */
+		return -1;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) < 0)
+		return fault(f, errno, 0, "PTRACE_GETREGS of thread %d after injected syscall %ld", tid, nr);
+	if (regs.rip != syscall_ip + 2)
+		return fault(f, 0, 0, "thread %d: injected syscall %ld ended at rip %#llx, not after the syscall "
+			     "instruction at %#lx", tid, nr, regs.rip, syscall_ip);
+	*ret = (long)regs.rax;
+	return 0;
 }
 
 int remote_syscall(struct remote *r, long *ret, long nr, long a0, long a1, long a2, long a3, long a4,
 		   long a5)
 {
-	struct user_regs_struct regs = r->saved;
-	char what[32];
+	const long args[6] = { a0, a1, a2, a3, a4, a5 };
+	struct remote_fault f;
+	int rc;
 
 	if (!r->active)
 		return cryo_fail(0, "remote syscall %ld on thread %d outside remote_begin/end", nr, r->tid);
-	snprintf(what, sizeof what, "injected syscall %ld", nr);
-	regs.rax = nr;
-	regs.orig_rax = -1;
-	regs.rdi = a0;
-	regs.rsi = a1;
-	regs.rdx = a2;
-	regs.r10 = a3;
-	regs.r8 = a4;
-	regs.r9 = a5;
-	regs.rip = r->syscall_ip;
-	regs.eflags &= ~EFLAGS_TF;
-	if (pt_setregs(r->tid, &regs))
-		return -1;
-	r->ran = 1;
-	if (next_syscall_stop(r, what) || next_syscall_stop(r, what))
-		return -1;
-	if (pt_getregs(r->tid, &regs))
-		return -1;
-	if (regs.rip != r->syscall_ip + 2)
-		return cryo_fail(0, "thread %d: %s ended at 0x%llx, not after the syscall instruction", r->tid,
-				 what, regs.rip);
-	*ret = (long)regs.rax;
-	return 0;
+	rc = remote_run(r->tid, r->syscall_ip, &r->saved, 0, nr, args, ret, &f);
+	if (f.started)
+		r->ran = 1;
+	return rc ? cryo_fail(f.err, "%s", f.msg) : 0;
 }
 
 unsigned long remote_scratch(struct remote *r)

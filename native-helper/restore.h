@@ -264,7 +264,7 @@ void rst_kill_all(struct rst_image *img);
 int rst_reap_all(void);
 
 /* restore_remote.c: one stopped thread of a restored process, and syscalls run inside it through
- * the trampoline page (syscall instruction at img->tramp). */
+ * the trampoline page (syscall instruction at img->tramp) by remote_run (remote.c). */
 struct rst_task {
 	pid_t tid;
 	uint64_t tramp;             /* address of the `syscall` instruction */
