@@ -1,6 +1,7 @@
 // `cryo-img dump PID --parent BASE`: an incremental, packed image written directly — the helper dumps
 // to a pipe (`-o -`) and the stream is packed as it arrives against BASE (no raw temporary file).
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { loadWasm, writeImageFile } from '../node.js';
 import { packStream } from '../pack/pack.js';
 import { parentPathFor, WorkerEncoder } from '../pack/node.js';
@@ -31,6 +32,9 @@ export async function dumpIncrementalCommand(pid: number, options: DumpParentOpt
         if (options.tree) args.push('--tree');
         if (options.kill) args.push('--kill');
         const child = spawn(helperPath(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+        // Take the helper's output at once: if the helper exits before anyone reads its stdout, Node
+        // drains that stream to let it close, and the image's first bytes would be thrown away.
+        const image = child.stdout!.pipe(new PassThrough({ highWaterMark: 4 << 20 }));
         const exited = new Promise<number>((resolve, reject) => {
           child.once('error', reject);
           child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
@@ -39,7 +43,7 @@ export async function dumpIncrementalCommand(pid: number, options: DumpParentOpt
         let status = 0;
         const written = await writeImageFile(output, async (writer) => {
           try {
-            stats = await packStream(child.stdout!, wasm, writer, {
+            stats = await packStream(image, wasm, writer, {
               parent, parentPath: parentPathFor(output, options.parent), encoder, level: options.level ?? 3,
             });
           } catch (error) {
