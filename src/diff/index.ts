@@ -21,7 +21,7 @@ import type { CryoImage } from '../core/reader.js';
 import type { CryoWasm } from '../core/wasm.js';
 import { storedPageMap } from '../convert/index.js';
 import { BLOCK_PAGES, WasmEngine } from '../codec/engine.js';
-import { pagesOf, type ImagePages } from '../codec/pages.js';
+import { firstEntryEndingAfter, pagesOf, type ImagePages } from '../codec/pages.js';
 import { diffProcessMeta, metaChanged, pairVmas, protString, type ProcessMetaDiff } from './metadata.js';
 
 export * from './metadata.js';
@@ -161,15 +161,7 @@ function summary(p: ProcessInfo): ProcessSummary {
 /** The page-map runs of `entries` clipped to [start, end). */
 function clip(entries: readonly PageMapEntry[], start: bigint, end: bigint): { start: bigint; end: bigint; kind: number }[] {
   const out: { start: bigint; end: bigint; kind: number }[] = [];
-  let lo = 0;
-  let hi = entries.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const e = entries[mid]!;
-    if (e.vaddr + BigInt(e.pageCount) * PAGE > start) hi = mid;
-    else lo = mid + 1;
-  }
-  for (let i = lo; i < entries.length; i++) {
+  for (let i = firstEntryEndingAfter(entries, start); i < entries.length; i++) {
     const e = entries[i]!;
     if (e.vaddr >= end) break;
     const s = e.vaddr > start ? e.vaddr : start;
