@@ -275,6 +275,28 @@ describe('the viewer in a browser', () => {
     expect(errors).toEqual([]);
   });
 
+  it('opens a CRIU container checkpoint archive (tar.gz) and finds its memory marker', async () => {
+    // The real CRIU 4.2 dump of the counter fixture (docs: test/fixtures/criu), as Podman packs it.
+    const fixture = join(import.meta.dirname, 'fixtures', 'criu', 'counter');
+    const archive = join(dir.path, 'checkpoint.tar.gz');
+    execFileSync('tar', ['-czf', archive, '--transform', 's,^\\.,checkpoint,', '-C', fixture, '.']);
+    const { page, errors } = await newPage();
+    await openViaPicker(page, archive);
+    await page.waitForSelector('body[data-ready="1"]');
+    const tree = await page.locator('#tree .tree-item').allInnerTexts();
+    expect(tree).toHaveLength(1);
+    expect(tree[0]).toContain('23547');
+    expect(tree[0]).toContain('counter');
+    await page.keyboard.press('/');
+    await page.waitForSelector('#search-input:focus');
+    await page.keyboard.type('CRYO-MARKER-1234');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('body[data-search="done"]');
+    expect(await page.locator('#search-results a.hit').allInnerTexts()).toContain('0x564b976f82a0');
+    await shot(page, '17-criu-archive');
+    expect(errors).toEqual([]);
+  });
+
   it('opens packed and incremental images (linked to their parent when both are open)', async () => {
     const packed = join(dir.path, 'a.packed.cryo');
     const incremental = join(dir.path, 'b.incremental.cryo');

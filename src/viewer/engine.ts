@@ -1,6 +1,10 @@
 // The viewer's heavy work: opening images, reading memory, rasters of the address space, search and
 // diff. Runs in a Web Worker (worker.ts); nothing here touches the DOM.
-import { BlobSource, CountingSource } from '../core/byte-source.js';
+import { BlobSource, BytesSource, CountingSource, type ByteSource } from '../core/byte-source.js';
+import { MemorySink, ImageWriter } from '../core/writer.js';
+import { convertToCryo } from '../convert/index.js';
+import { detectContainer, openCriuArchive } from '../criu/source.js';
+import { openCriuImage } from '../criu/model.js';
 import { CryoFormatError } from '../core/errors.js';
 import { PAGE_SIZE } from '../core/format.js';
 import { PageKind, type ProcessInfo } from '../core/model.js';
@@ -76,7 +80,8 @@ export class Engine {
   }
 
   async open(i: number, spec: SourceSpec): Promise<ImageSummary> {
-    const inner = spec.kind === 'blob' ? new BlobSource(spec.blob) : await HttpRangeSource.open(spec.url);
+    let inner: ByteSource = spec.kind === 'blob' ? new BlobSource(spec.blob) : await HttpRangeSource.open(spec.url);
+    inner = (await criuArchiveAsCryo(inner, spec.name, await this.wasm())) ?? inner;
     const counter = new CountingSource(inner, false);
     const ahead = new ReadAheadSource(counter);
     const wasm = await this.wasm();
@@ -407,4 +412,20 @@ export function* findAll(bytes: Uint8Array, pattern: Uint8Array, limit: number):
     if (ok) yield at;
     at = bytes.indexOf(first, at + 1);
   }
+}
+
+/**
+ * A CRIU container checkpoint archive (tar, tar.gz) opened in the viewer is converted, in this worker,
+ * into an in-memory .cryo image, so that every view works on it unchanged. Anything else goes to the
+ * .cryo reader as it is (which names what is wrong with it).
+ */
+async function criuArchiveAsCryo(source: ByteSource, name: string, wasm: CryoWasm): Promise<ByteSource | null> {
+  const kind = detectContainer(await source.read(0, Math.min(source.size, 512)));
+  if (kind !== 'tar' && kind !== 'gzip' && kind !== 'zstd') return null;
+  const checkpoint = await openCriuImage(await openCriuArchive(source, { label: name }));
+  const sink = new MemorySink();
+  const writer = new ImageWriter(sink, wasm);
+  await convertToCryo(checkpoint, writer);
+  await writer.finish();
+  return new BytesSource(sink.bytes());
 }
