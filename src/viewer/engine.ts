@@ -80,10 +80,10 @@ export class Engine {
   }
 
   async open(i: number, spec: SourceSpec): Promise<ImageSummary> {
-    let inner: ByteSource = spec.kind === 'blob' ? new BlobSource(spec.blob) : await HttpRangeSource.open(spec.url);
-    inner = (await criuArchiveAsCryo(inner, spec.name, await this.wasm())) ?? inner;
+    const inner = spec.kind === 'blob' ? new BlobSource(spec.blob) : await HttpRangeSource.open(spec.url);
     const counter = new CountingSource(inner, false);
-    const ahead = new ReadAheadSource(counter);
+    const converted = await criuArchiveAsCryo(counter, spec.name, await this.wasm());
+    const ahead = new ReadAheadSource(converted ?? counter);
     const wasm = await this.wasm();
     // Packed images: PAGEDATA through the codec engine. Incremental ones: linked below.
     const image = await openImage(ahead, wasm, { decoder: engineDecoder(wasm) });
