@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { checkEncodedSections, engineDecoder, linkImage, type ParentRef, type ParentResolver } from './codec/pages.js';
 import { CryoFormatError } from './core/errors.js';
@@ -126,6 +126,20 @@ export async function openImage(input: NodeImageInput, options: NodeOpenOptions 
 
 /** Open a `.cryo` image only (what rewrite and restore need); a CRIU checkpoint is refused with a hint. */
 export async function openCryoImage(input: NodeImageInput, options: NodeOpenOptions = {}): Promise<CryoImage> {
+  return openInChain(input, options, []);
+}
+
+/** Longest parent chain followed; a longer one (or one that loops) is refused. */
+const MAX_PARENT_CHAIN = 64;
+
+async function openInChain(input: NodeImageInput, options: NodeOpenOptions, chain: string[]): Promise<CryoImage> {
+  const at = pathOf(input);
+  if (at !== null) {
+    const real = await realpath(at).catch(() => resolvePath(at));
+    if (chain.includes(real)) throw new Error(`the parent chain loops back to ${at} (${[...chain, real].join(' -> ')})`);
+    if (chain.length >= MAX_PARENT_CHAIN) throw new Error(`the parent chain is longer than ${MAX_PARENT_CHAIN} images at ${at}`);
+    chain = [...chain, real];
+  }
   const wasm = await loadWasm();
   const source = await sourceOf(input).catch((error: unknown) => notCryo(input, error));
   let image: CryoImage;
@@ -138,7 +152,7 @@ export async function openCryoImage(input: NodeImageInput, options: NodeOpenOpti
   // Incremental images (FORMAT §5.4): find the parent next to this image unless a resolver is given.
   const path = pathOf(input);
   const resolveParent = options.resolveParent ??
-    (path !== null ? (ref: ParentRef) => openCryoImage(isAbsolute(ref.path) ? ref.path : resolvePath(dirname(path), ref.path), options) : undefined);
+    (path !== null ? (ref: ParentRef) => openInChain(isAbsolute(ref.path) ? ref.path : resolvePath(dirname(path), ref.path), options, chain) : undefined);
   try {
     await linkImage(image, { resolveParent });
   } catch (error) {

@@ -1,9 +1,9 @@
 // `cryo-img pack IN -o OUT [--level N] [--parent BASE]`, `cryo-img unpack IN -o OUT` and
 // `cryo-img squash TIP -o OUT`: compressed, deduplicated and incremental images (docs/FORMAT.md §3.1,
 // §5.4), and back to a raw self-contained image.
-import { resolve } from 'node:path';
 import { packToFile, unpackToFile } from '../pack/node.js';
 import { reportFailure } from './errors.js';
+import { refuseOverwritingInputs } from '../inputs-guard.js';
 import { openAnyImage } from './open.js';
 import { progressBar } from './progress.js';
 import { humanBytes } from './units.js';
@@ -17,18 +17,16 @@ export interface PackCliOptions {
   quiet?: boolean;
 }
 
-function checkOutput(input: string, output: string | undefined, others: string[] = []): string {
+async function checkOutput(input: string, output: string | undefined, others: string[] = []): Promise<string> {
   if (!output) throw new Error('an output is required: -o OUT');
-  for (const path of [input, ...others]) {
-    if (output !== '-' && resolve(path) === resolve(output)) throw new Error('the output must not be an input (inputs are never modified)');
-  }
+  await refuseOverwritingInputs(output, [input, ...others]);
   return output;
 }
 
 export async function packCommand(input: string, options: PackCliOptions, verb: 'pack' | 'squash' = 'pack'): Promise<number> {
   let context = input;
   try {
-    const output = checkOutput(input, options.output, options.parent ? [options.parent] : []);
+    const output = await checkOutput(input, options.output, options.parent ? [options.parent] : []);
     const image = await openAnyImage(input);
     try {
       context = options.parent ?? input;
@@ -65,7 +63,7 @@ export async function packCommand(input: string, options: PackCliOptions, verb: 
 
 export async function unpackCommand(input: string, options: { output?: string; quiet?: boolean }): Promise<number> {
   try {
-    const output = checkOutput(input, options.output);
+    const output = await checkOutput(input, options.output);
     const image = await openAnyImage(input);
     try {
       const bar = progressBar('unpack', { quiet: options.quiet });

@@ -6,6 +6,7 @@ import { planFromOptions, type RewriteOptions } from '../rewrite/node.js';
 import type { RewritePlan } from '../rewrite/plan.js';
 import { writeRewrite } from '../rewrite/stream.js';
 import { reportFailure } from './errors.js';
+import { refuseOverwritingInputs } from '../inputs-guard.js';
 
 export interface RewriteCliOptions extends RewriteOptions {
   output?: string;
@@ -23,7 +24,7 @@ export function describePlan(plan: RewritePlan): string {
 export async function rewriteCommand(input: string, options: RewriteCliOptions): Promise<number> {
   try {
     if (!options.dryRun && !options.output) throw new Error('an output is required: -o OUT (or --dry-run)');
-    if (options.output === input) throw new Error('the output must not be the input (inputs are never modified)');
+    if (options.output) await refuseOverwritingInputs(options.output, [input]);
     const image = await openImage(input);
     try {
       const plan = await planFromOptions(image, options);

@@ -7,6 +7,7 @@ import { autoPidMap, checkPidMap, parsePidMap, type PidMap } from './pid-map.js'
 import { planRewrite, type FdRelocation, type RewritePlan } from './plan.js';
 import { parseRelocation, RewriteOptionError } from './relocate.js';
 import { writeRewrite } from './stream.js';
+import { refuseOverwritingInputs } from '../inputs-guard.js';
 
 export interface RewriteOptions {
   /** "OLD:NEW,..." or "auto". */
@@ -59,6 +60,7 @@ export async function planFromOptions(image: CryoImage, options: RewriteOptions)
 
 /** Rewrites `input` into `output`. Returns the plan that was applied. */
 export async function rewriteImage(input: string, output: string, options: RewriteOptions): Promise<RewritePlan> {
+  await refuseOverwritingInputs(output, [input]);
   const image = await openImage(input);
   try {
     const plan = await planFromOptions(image, options);
