@@ -237,6 +237,11 @@ static int check_privilege(struct rst_image *img)
 
 	for (int i = 0; i < img->nprocs; i++) {
 		struct rst_proc *p = &img->procs[i];
+		/* without them the process would keep the restorer's (root's) identity */
+		if (p->uid[0] < 0 || p->uid[1] < 0 || p->uid[2] < 0 || p->gid[0] < 0 || p->gid[1] < 0 ||
+		    p->gid[2] < 0)
+			return rst_fail(0, "process %d has no creds.uid or creds.gid in the image; refusing to "
+					"restore it (nothing was restored)", p->pid);
 		if (p->seccomp && p->seccomp != own_seccomp)
 			return rst_fail(0, "process %d ran under seccomp mode %lld; seccomp filters are not "
 					"restored, refusing to restore it without them", p->pid, (long long)p->seccomp);

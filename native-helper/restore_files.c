@@ -334,14 +334,16 @@ static int open_ghost(struct rst_image *img, struct rst_proc *p, struct rst_fd *
 	snprintf(name, sizeof name, "%s", f->path ? f->path : "/tmp/cryo-ghost");
 	if (lstat(name, &st) == 0)
 		snprintf(name, sizeof name, "%s.cryo-ghost.%d.%d", f->path ? f->path : "/tmp/cryo", p->pid, f->fd);
-	wfd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (f->mode & 07777) | 0200);
+	/* created with the image's fsuid/fsgid (restore_proc.c child_identity), so owned by its user; never
+	 * with the setuid, setgid or sticky bit, which the image cannot be trusted with */
+	wfd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (f->mode & 0777) | 0200);
 	if (wfd < 0)
 		return cfail(err, len, errno, "recreating deleted file %s for fd %d", name, f->fd);
 	if (b && write_all(wfd, b->data, b->len) < 0) {
 		cfail(err, len, errno, "writing the content of deleted file %s for fd %d", name, f->fd);
 		goto fail;
 	}
-	fchmod(wfd, f->mode & 07777);
+	fchmod(wfd, f->mode & 0777);
 	fd = open(name, open_flags(f));
 	if (fd < 0) {
 		cfail(err, len, errno, "reopening deleted file %s for fd %d", name, f->fd);

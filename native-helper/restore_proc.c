@@ -6,12 +6,14 @@
  * restore_thread.c). Everything done here survives the later replacement of the address space. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -227,6 +229,52 @@ static void create_children(struct rst_image *img, int index, char *err, size_t 
 	join_groups(img, index);
 }
 
+/* Before it opens any path (descriptors, deleted files, cwd, root), a process restored by root takes on
+ * the image's filesystem identity: its groups, fsgid and fsuid. The kernel then checks every open
+ * against the image's user, and a non-zero fsuid drops the file capabilities (CAP_DAC_OVERRIDE...) from
+ * the effective set, while CAP_SETUID, CAP_SYS_ADMIN, CAP_CHECKPOINT_RESTORE... stay for the rest of
+ * the restore. A crafted image thus cannot get a descriptor its user could not open. The full
+ * credentials follow later (restore_thread.c). A restorer that is not root restores only its own ids
+ * (restore.c), so it has nothing to take on. */
+static int child_identity(struct rst_proc *p, char *err, size_t len)
+{
+	int64_t fsuid = p->uid[3] >= 0 ? p->uid[3] : p->uid[1];
+	int64_t fsgid = p->gid[3] >= 0 ? p->gid[3] : p->gid[1];
+	gid_t *groups;
+
+	if (geteuid() != 0 || fsuid == 0)
+		return 0;
+	if (fsuid < 0 || fsgid < 0 || fsuid > 0xfffffffeLL || fsgid > 0xfffffffeLL) {
+		snprintf(err, len, "the image has no valid uid/gid for its files");
+		return -1;
+	}
+	groups = calloc(p->ngroups ? p->ngroups : 1, sizeof *groups);
+	if (!groups) {
+		snprintf(err, len, "out of memory for the supplementary groups");
+		return -1;
+	}
+	for (int i = 0; i < p->ngroups; i++)
+		groups[i] = (gid_t)p->groups[i];
+	if (setgroups((size_t)p->ngroups, groups) < 0) {
+		snprintf(err, len, "setgroups to the image's %d groups: %s", p->ngroups, rst_errname(errno));
+		free(groups);
+		return -1;
+	}
+	free(groups);
+	/* setfsuid/setfsgid return the previous id, never an error: a second call tells what took */
+	setfsgid((gid_t)fsgid);
+	if ((int64_t)(gid_t)setfsgid((gid_t)-1) != fsgid) {
+		snprintf(err, len, "setfsgid %lld did not take", (long long)fsgid);
+		return -1;
+	}
+	setfsuid((uid_t)fsuid);
+	if ((int64_t)(uid_t)setfsuid((uid_t)-1) != fsuid) {
+		snprintf(err, len, "setfsuid %lld did not take", (long long)fsuid);
+		return -1;
+	}
+	return 0;
+}
+
 static void __attribute__((noreturn)) child_main(struct rst_image *img, int index, pid_t parent)
 {
 	struct rst_proc *p = &img->procs[index];
@@ -243,7 +291,8 @@ static void __attribute__((noreturn)) child_main(struct rst_image *img, int inde
 		_exit(1);
 	child_session(img, p);
 	create_children(img, index, err, sizeof err);
-	if (rst_child_fds(img, p, err, sizeof err) || child_fs(p, err, sizeof err) ||
+	if (child_identity(p, err, sizeof err) || rst_child_fds(img, p, err, sizeof err) ||
+	    child_fs(p, err, sizeof err) ||
 	    child_sigactions(p, err, sizeof err))
 		child_fail(img, p, err);
 	report(img, p, 1, NULL);

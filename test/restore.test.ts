@@ -6,8 +6,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decode } from '@msgpack/msgpack';
 import { connect } from 'node:net';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openCryoImage, writeImageFile } from '../src/node.js';
+import { SectionType } from '../src/core/format.js';
 import { helperPath, programsDir, startProgram, stopChild, tempDir, type RunningProgram } from './helpers/programs.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -667,6 +670,62 @@ describe('cryo-helper restore', () => {
     expectSameImage(image, again, pid);
   });
 
+  it('an image claiming another user opens its files as that user: a root-only file is refused, nothing is created', async () => {
+    const out = join(dir.path, 'creds.out');
+    const image = join(dir.path, 'creds.cryo');
+    const crafted = join(dir.path, 'creds-crafted.cryo');
+    // a directory anyone may search, so only the file's own mode stands in the way
+    const open = mkdtempSync(join(tmpdir(), 'cryo-secret-'));
+    chmodSync(open, 0o755);
+    const secret = join(open, 'secret');
+    writeFileSync(secret, 'root only\n', { mode: 0o600 });
+    chmodSync(secret, 0o600);
+    try {
+      const p = await start('counter', [out, '20']);
+      const pid = Number(p.ready.pid);
+      await waitFor('a few counts', () => readText(out).split('\n').length > 3);
+      dump(pid, image);
+      await waitFor('the original to die', () => !alive(pid));
+      await rewriteProcesses(image, crafted, (raw) => {
+        raw.creds.uid = [65534, 65534, 65534, 65534];
+        raw.creds.gid = [65534, 65534, 65534, 65534];
+        raw.creds.groups = [];
+        const fd3 = raw.fds.find((f: any) => f.fd === 3);
+        expect(fd3?.path).toBe(out);
+        fd3.path = secret;
+        fd3.flags = (fd3.flags & ~3) | 2; // O_RDWR
+      });
+      const before = pidsNamed('counter').sort();
+      const { code, stderr } = await restoreFails(crafted);
+      expect(code).toBe(1);
+      expect(stderr).toContain(`opening ${secret} for fd 3`);
+      expect(stderr).toMatch(/EACCES|Permission denied/);
+      await waitFor('the refused process to be gone', () => !alive(pid));
+      expect(pidsNamed('counter').sort()).toEqual(before);
+      expect(readText(secret)).toBe('root only\n');
+    } finally {
+      rmSync(open, { recursive: true, force: true });
+    }
+  });
+
+  it('an image without creds.uid is refused before anything is created', async () => {
+    const out = join(dir.path, 'nouid.out');
+    const image = join(dir.path, 'nouid.cryo');
+    const crafted = join(dir.path, 'nouid-crafted.cryo');
+    const p = await start('counter', [out, '20']);
+    const pid = Number(p.ready.pid);
+    dump(pid, image);
+    await waitFor('the original to die', () => !alive(pid));
+    await rewriteProcesses(image, crafted, (raw) => {
+      delete raw.creds.uid;
+    });
+    const { code, stderr } = await restoreFails(crafted);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`process ${pid} has no creds.uid or creds.gid`);
+    expect(stderr).toContain('nothing was restored');
+    expect(alive(pid)).toBe(false);
+  });
+
   describe('damaged images', () => {
     let image: Buffer;
     let pid: number;
@@ -771,6 +830,23 @@ function readyLine(child: ChildProcess): Promise<Record<string, string>> {
       if (line) resolve(Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=') as [string, string])));
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code} before READY`)));
+  });
+}
+
+/** Writes a copy of an image whose PROCESS maps went through `edit` (every other section is copied as
+ * stored, as src/rewrite/stream.ts does). */
+async function rewriteProcesses(src: string, dst: string, edit: (raw: Record<string, any>) => void) {
+  const image = await openCryoImage(src);
+  await writeImageFile(dst, async (writer) => {
+    for (const section of image.sections) {
+      if (section.type === SectionType.PROCESS) {
+        const raw = structuredClone(image.process(section.owner)!.raw) as Record<string, any>;
+        edit(raw);
+        await writer.addProcess(raw);
+      } else {
+        await writer.copySection(section, await image.readStoredSection(section));
+      }
+    }
   });
 }
 
