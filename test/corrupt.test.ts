@@ -404,6 +404,38 @@ describe('hostile values', () => {
     await refused(craft([META(), { type: SectionType.INDEX, payload: new Uint8Array(0) }]), 'INDEX_ENTRY_TYPE');
   });
 
+  it('VMAs out of range, unaligned or overlapping are refused at the PROCESS section', async () => {
+    const build = async (vmas: { start: number | bigint; end: number | bigint }[]): Promise<{ bytes: Uint8Array; processOffset: number }> => {
+      const sink = new MemorySink();
+      const w = new ImageWriter(sink, wasm);
+      await w.addImageMeta({ format: 'cryo', pids: [7], rootPid: 7 });
+      const process = await w.addProcess({ pid: 7, comm: 'vmas', vmas });
+      await w.finish();
+      return { bytes: sink.bytes(), processOffset: process.offset };
+    };
+    const good = await build([{ start: 0x1000, end: 0x3000 }, { start: 0x3000, end: 0x4000 }, { start: 0xffffffffff600000n, end: 0xffffffffff601000n }]);
+    expect((await verifyImage(good.bytes, wasm)).ok).toBe(true);
+    const cases: [{ start: number | bigint; end: number | bigint }[], RegExp][] = [
+      [[{ start: 0x3000, end: 0x1000 }], /VMA 0x3000-0x1000: end is not above start/],
+      [[{ start: 0x1000, end: 0x1000 }], /VMA 0x1000-0x1000: end is not above start/],
+      [[{ start: 0x1000, end: 0x1800 }], /VMA 0x1000-0x1800: not page-aligned/],
+      [[{ start: 0x1000, end: 0x3000 }, { start: 0x2000, end: 0x4000 }], /VMA 0x2000-0x4000: overlaps or precedes the previous VMA \(ending at 0x3000\)/],
+      [[{ start: 0x5000, end: 0x6000 }, { start: 0x1000, end: 0x2000 }], /VMA 0x1000-0x2000: overlaps or precedes/],
+    ];
+    for (const [vmas, message] of cases) {
+      const { bytes, processOffset } = await build(vmas);
+      await expect(openImage(bytes, wasm)).rejects.toThrow(CryoFormatError);
+      const error = await refused(bytes, 'VMA_RANGE', processOffset);
+      expect(error.message).toMatch(message);
+      expect(error.message).toContain(`section at offset ${processOffset}`);
+      const problems = await verifyProblems(bytes);
+      const problem = problems.find((p) => p.code === 'VMA_RANGE')!;
+      expect(problem).toBeInstanceOf(CryoFormatError);
+      expect(problem.offset).toBe(processOffset);
+      expect(problem.message).toMatch(message);
+    }
+  });
+
   it('verify() reports a pipe whose data blob does not hold dataLength bytes', async () => {
     const proc = (dataBlob: number) => ({ type: SectionType.PROCESS, owner: 7, payload: encodeMetadata({ pid: 7, fds: [{ fd: 0, type: 'pipe', pipe: { inode: 1, dataBlob, dataLength: 5 } }] }) });
     const good = craft([META(), proc(4), { type: SectionType.BLOB, key: 4n, payload: new Uint8Array(5) }]);

@@ -878,3 +878,111 @@ describe('pagemaps from a newer CRIU', () => {
     expect(img.processes[0]!.vmas.length).toBe(23);
   });
 });
+
+import { indexTar, scanTarStream, BLOCK } from '../src/criu/tar.js';
+
+describe('hostile tar headers are CriuFormatErrors naming the archive and the header offset', () => {
+  // one 512-byte ustar header with a correct checksum; `size` is octal text, or a bigint written base-256
+  function header(name: string, typeflag: string, size: number | bigint): Uint8Array {
+    const h = new Uint8Array(BLOCK);
+    const enc = new TextEncoder();
+    h.set(enc.encode(name), 0);
+    h.set(enc.encode('0000644\0'), 100);
+    h.set(enc.encode('0000000\0'), 108);
+    h.set(enc.encode('0000000\0'), 116);
+    if (typeof size === 'bigint') {
+      let n = size;
+      for (let i = 124 + 11; i > 124; i--) { h[i] = Number(n & 0xffn); n >>= 8n; }
+      h[124] = 0x80;
+    } else {
+      h.set(enc.encode(size.toString(8).padStart(11, '0') + '\0'), 124);
+    }
+    h.set(enc.encode('00000000000\0'), 136);
+    h[156] = typeflag.charCodeAt(0);
+    h.set(enc.encode('ustar\x0000'), 257);
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+    h.set(enc.encode(sum.toString(8).padStart(6, '0') + '\0 '), 148);
+    return h;
+  }
+  function pad(data: Uint8Array): Uint8Array {
+    const out = new Uint8Array(Math.ceil(data.length / BLOCK) * BLOCK);
+    out.set(data);
+    return out;
+  }
+  function concat(...parts: Uint8Array[]): Uint8Array {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) { out.set(p, o); o += p.length; }
+    return out;
+  }
+  function paxRecord(key: string, value: string): Uint8Array {
+    const body = ` ${key}=${value}\n`;
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    return new TextEncoder().encode(`${len}${body}`);
+  }
+  const ok = concat(header('a.img', '0', 3), pad(new Uint8Array([1, 2, 3])));
+  const end = new Uint8Array(2 * BLOCK);
+
+  async function bothReaders(bytes: Uint8Array): Promise<unknown[]> {
+    const src = { size: bytes.length, read: async (o: number, n: number) => bytes.slice(o, o + n) };
+    const errs: unknown[] = [];
+    errs.push(await indexTar(src, 'hostile.tar').then(() => null, (e: unknown) => e));
+    async function* chunks(): AsyncGenerator<Uint8Array> { yield bytes; }
+    errs.push(await scanTarStream(chunks(), 'hostile.tar', () => true).then(() => null, (e: unknown) => e));
+    return errs;
+  }
+  function expectFormatError(e: unknown, offset: number, message: RegExp): void {
+    expect(e).toBeInstanceOf(CriuFormatError);
+    const err = e as CriuFormatError;
+    expect(err.file).toBe('hostile.tar');
+    expect(err.offset).toBe(offset);
+    expect(err.message).toMatch(message);
+  }
+
+  it('a well-formed hand-built archive reads', async () => {
+    const bytes = concat(ok, end);
+    const members = await indexTar({ size: bytes.length, read: async (o, n) => bytes.slice(o, o + n) }, 'ok.tar');
+    expect(members.map((m) => [m.name, m.size])).toEqual([['a.img', 3]]);
+  });
+
+  it('a pax size that is not a safe integer', async () => {
+    const pax = paxRecord('size', '99999999999999999999');
+    const bytes = concat(ok, header('PaxHeader', 'x', pax.length), pad(pax), header('b.img', '0', 0), end);
+    for (const e of await bothReaders(bytes)) expectFormatError(e, 2 * BLOCK + 2 * BLOCK, /pax size .* not a safe integer/);
+  });
+
+  it('a pax size past the end of the archive', async () => {
+    const pax = paxRecord('size', String(1 << 30));
+    const bytes = concat(ok, header('PaxHeader', 'x', pax.length), pad(pax), header('b.img', '0', 0), end);
+    const [index] = await bothReaders(bytes);
+    expectFormatError(index, 4 * BLOCK, /b\.img of 1073741824 bytes runs past the end/);
+  });
+
+  it('a huge (base-256 2^40) long-name or pax member', async () => {
+    for (const flag of ['L', 'K', 'x', 'g']) {
+      const bytes = concat(ok, header('././@LongLink', flag, 1n << 40n), new Uint8Array(4 * BLOCK), end);
+      for (const e of await bothReaders(bytes)) expectFormatError(e, 2 * BLOCK, /exceeds the 1048576-byte limit|runs past the end/);
+      const [, stream] = await bothReaders(bytes);
+      expectFormatError(stream, 2 * BLOCK, /exceeds the 1048576-byte limit/);
+    }
+    // just over the cap, and within the archive: refused for its size, not its position
+    const big = concat(ok, header('././@LongLink', 'L', (1 << 20) + 1), new Uint8Array((1 << 20) + BLOCK), end);
+    for (const e of await bothReaders(big)) expectFormatError(e, 2 * BLOCK, /long-name member of 1048577 bytes exceeds the 1048576-byte limit/);
+  });
+
+  it('a member running past the end of the archive', async () => {
+    const bytes = concat(ok, header('b.img', '0', 10 * BLOCK), new Uint8Array(BLOCK));
+    const [index, stream] = await bothReaders(bytes);
+    expectFormatError(index, 2 * BLOCK, /b\.img of 5120 bytes runs past the end/);
+    expectFormatError(stream, bytes.length, /truncated tar archive: member b\.img/);
+  });
+
+  it('a kept member too large to hold in memory (streaming)', async () => {
+    const bytes = concat(ok, header('b.img', '0', 1n << 40n), new Uint8Array(BLOCK));
+    const [index, stream] = await bothReaders(bytes);
+    expectFormatError(index, 2 * BLOCK, /runs past the end/);
+    expectFormatError(stream, 2 * BLOCK, /b\.img of 1099511627776 bytes is too large to read into memory/);
+  });
+});

@@ -130,6 +130,7 @@ export async function readContents(
     const pid = int(raw.pid);
     if (pid !== null && pid !== owner) throw structureError(s.offset, 'PROCESS map pid differs from the section owner', String(owner), String(pid));
     const process = processFromMap(raw, owner);
+    checkVmas(process.vmas, s.offset);
     const pageMapSection = pageMaps.get(owner);
     const store = new PageStore(wasm, owner, pageMapSection ? payloads.get(pageMapSection)! : new Uint8Array(0),
       pageMapSection, pageData.get(owner) ?? []);
@@ -154,6 +155,23 @@ export async function readContents(
   const processes = [...ordered];
 
   return { version, meta, metaSection, processes, processSections, stores, blobs };
+}
+
+const PAGE = 4096n;
+
+/** Each VMA has start < end, both page-aligned, in ascending order without overlap (FORMAT §6.2). */
+function checkVmas(vmas: readonly { start: bigint; end: bigint }[], offset: number): void {
+  const hex = (n: bigint): string => `0x${n.toString(16)}`;
+  let prevEnd: bigint | null = null;
+  for (const vma of vmas) {
+    const range = `VMA ${hex(vma.start)}-${hex(vma.end)}`;
+    const fail = (reason: string, expected: string): CryoFormatError =>
+      new CryoFormatError({ code: 'VMA_RANGE', offset, subject: 'section', reason: `${range}: ${reason}`, expected });
+    if (vma.start < 0n || vma.end <= vma.start) throw fail('end is not above start', 'start < end');
+    if (vma.start % PAGE !== 0n || vma.end % PAGE !== 0n) throw fail('not page-aligned', 'start and end multiples of 4096');
+    if (prevEnd !== null && vma.start < prevEnd) throw fail(`overlaps or precedes the previous VMA (ending at ${hex(prevEnd)})`, 'VMAs in ascending order without overlap');
+    prevEnd = vma.end;
+  }
 }
 
 /**

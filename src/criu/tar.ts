@@ -23,6 +23,8 @@ export interface TarMember {
 }
 
 export const BLOCK = 512;
+/** Largest pax / GNU long-name member accepted (its data is read into memory). */
+export const MAX_META_SIZE = 1 << 20;
 const latin1 = new TextDecoder('latin1');
 const utf8 = new TextDecoder('utf-8');
 
@@ -138,6 +140,13 @@ export class TarHeaderState {
     return h.typeflag === 'L' || h.typeflag === 'K' || h.typeflag === 'x' || h.typeflag === 'g';
   }
 
+  /** Refuse a pax / long-name member too large to read into memory. */
+  checkMeta(h: RawHeader, archive: string, headerOffset: number): void {
+    if (h.size > MAX_META_SIZE) {
+      throw new CriuFormatError(archive, headerOffset, `tar ${h.typeflag === 'x' || h.typeflag === 'g' ? 'pax header' : 'long-name'} member of ${h.size} bytes exceeds the ${MAX_META_SIZE}-byte limit`);
+    }
+  }
+
   meta(h: RawHeader, data: Uint8Array): void {
     if (h.typeflag === 'L') this.longName = cstr(data, 0, data.length);
     else if (h.typeflag === 'K') this.longLink = cstr(data, 0, data.length);
@@ -146,7 +155,7 @@ export class TarHeaderState {
   }
 
   /** The member for a non-meta header; resets the pending long name / pax state. */
-  member(h: RawHeader, headerOffset: number): TarMember {
+  member(h: RawHeader, headerOffset: number, archive: string): TarMember {
     let name = this.longName ?? h.name;
     let linkname = this.longLink ?? h.linkname;
     let size = h.size;
@@ -154,7 +163,10 @@ export class TarHeaderState {
       name = this.pax.get('path') ?? name;
       linkname = this.pax.get('linkpath') ?? linkname;
       const s = this.pax.get('size');
-      if (s !== undefined && /^\d+$/.test(s)) size = Number(s);
+      if (s !== undefined && /^\d+$/.test(s)) {
+        size = Number(s);
+        if (!Number.isSafeInteger(size)) throw new CriuFormatError(archive, headerOffset, `tar pax size ${s} is not a safe integer`);
+      }
     }
     this.longName = this.longLink = null;
     this.pax = null;
@@ -192,11 +204,15 @@ export async function indexTar(src: RandomAccess, archive: string): Promise<TarM
       throw new CriuFormatError(archive, off, `tar member ${raw.name} of ${raw.size} bytes runs past the end of the archive (${src.size} bytes)`);
     }
     if (state.isMeta(raw)) {
+      state.checkMeta(raw, archive, off);
       state.meta(raw, await src.read(off + BLOCK, raw.size));
       off += BLOCK + paddedSize(raw.size);
       continue;
     }
-    const m = state.member(raw, off);
+    const m = state.member(raw, off, archive);
+    if (m.dataOffset + m.size > src.size) {
+      throw new CriuFormatError(archive, off, `tar member ${m.name} of ${m.size} bytes runs past the end of the archive (${src.size} bytes)`);
+    }
     members.push(m);
     off += BLOCK + paddedSize(m.size);
   }
@@ -255,13 +271,23 @@ export async function scanTarStream(
         if (isZeroBlock(h)) { ended = true; pending = []; pendingLen = 0; break; }
         const raw = parseHeader(h, archive, at);
         let member: TarMember | null = null;
-        if (!state.isMeta(raw)) {
-          member = state.member(raw, at);
+        if (state.isMeta(raw)) state.checkMeta(raw, archive, at);
+        else {
+          member = state.member(raw, at, archive);
           members.push(member);
         }
         const size = member ? member.size : raw.size;
         const collect = member === null || keep(member);
-        want = { kind: 'data', raw, member, size, padded: paddedSize(size), buf: collect ? new Uint8Array(size) : null, got: 0 };
+        let buf: Uint8Array | null = null;
+        if (collect) {
+          try {
+            buf = new Uint8Array(size);
+          } catch (error) {
+            if (!(error instanceof RangeError)) throw error;
+            throw new CriuFormatError(archive, at, `tar member ${member?.name ?? raw.name} of ${size} bytes is too large to read into memory`);
+          }
+        }
+        want = { kind: 'data', raw, member, size, padded: paddedSize(size), buf, got: 0 };
       } else {
         if (pendingLen === 0) break;
         const w = want;
