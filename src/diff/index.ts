@@ -449,15 +449,7 @@ async function movedPages(segs: Segment[], pid: number, engine: WasmEngine, page
 
 /** Pages from `address` to the end of A's 1 MiB PAGEDATA section holding it (BLOCK_PAGES if unknown). */
 function firstBlock(entries: readonly PageMapEntry[], address: bigint): number {
-  let lo = 0;
-  let hi = entries.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const e = entries[mid]!;
-    if (e.vaddr + BigInt(e.pageCount) * PAGE > address) hi = mid;
-    else lo = mid + 1;
-  }
-  const e = entries[lo];
+  const e = entries[firstEntryEndingAfter(entries, address)];
   if (!e || e.vaddr > address || e.kind !== PageKind.DATA) return BLOCK_PAGES;
   const store = e.storeIndex + Number((address - e.vaddr) / PAGE);
   return BLOCK_PAGES - (store % BLOCK_PAGES);
