@@ -4,6 +4,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { isCriuPath, openCriu } from '../criu/node.js';
+import { convertToCryo } from '../convert/index.js';
+import { ImageWriter, MemorySink } from '../core/writer.js';
+import { loadWasm } from '../node.js';
 import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -90,11 +94,13 @@ export async function startViewServer(images: string[], options: ViewServerOptio
   }
   // Only the files the build wrote are served: no paths from requests ever reach the file system.
   const assets = new Set(readdirSync(viewerDir).filter((name) => TYPES[extname(name)]));
-  const files = images.map((path) => {
+  const files = await Promise.all(images.map(async (path) => {
     const stat = statSync(path);
-    if (!stat.isFile()) throw new Error(`${path} is not a regular file`);
-    return { path, name: basename(path) };
-  });
+    // A CRIU image directory has no single file to serve: it is converted to .cryo, in memory.
+    if (stat.isDirectory() && (await isCriuPath(path))) return { path, name: `${basename(path)}.cryo`, bytes: await criuDirectoryAsCryo(path) };
+    if (!stat.isFile()) throw new Error(`${path} is not a regular file or a CRIU image directory`);
+    return { path, name: basename(path), bytes: null };
+  }));
   const token = options.token ?? randomBytes(32).toString('base64url');
   const tokenBytes = Buffer.from(token);
   const bytesServed = files.map(() => 0);
@@ -113,7 +119,7 @@ export async function startViewServer(images: string[], options: ViewServerOptio
 
   async function serveImage(req: IncomingMessage, res: ServerResponse, index: number): Promise<void> {
     const file = files[index]!;
-    const size = (await open(file.path, 'r').then(async (h) => { try { return (await h.stat()).size; } finally { await h.close(); } }));
+    const size = file.bytes ? file.bytes.length : (await open(file.path, 'r').then(async (h) => { try { return (await h.stat()).size; } finally { await h.close(); } }));
     const headers = { ...SECURITY_HEADERS, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
     const range = parseRange(req.headers.range, size);
     if (range === 'bad') {
@@ -128,6 +134,11 @@ export async function startViewServer(images: string[], options: ViewServerOptio
     });
     if (req.method === 'HEAD' || length === 0) {
       res.end();
+      return;
+    }
+    if (file.bytes) {
+      bytesServed[index]! += length;
+      res.end(file.bytes.subarray(start, end + 1));
       return;
     }
     const stream = createReadStream(file.path, { start, end });
@@ -244,4 +255,17 @@ export async function viewCommand(images: string[], options: ViewCliOptions): Pr
   });
   await server.close();
   return 0;
+}
+
+async function criuDirectoryAsCryo(path: string): Promise<Uint8Array> {
+  const checkpoint = await openCriu(path);
+  try {
+    const sink = new MemorySink();
+    const writer = new ImageWriter(sink, await loadWasm());
+    await convertToCryo(checkpoint, writer);
+    await writer.finish();
+    return sink.bytes();
+  } finally {
+    await checkpoint.close();
+  }
 }
