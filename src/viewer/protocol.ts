@@ -1,7 +1,7 @@
 // Messages between the viewer page and its worker. Everything here is structured-clonable
 // (bigint, Uint8Array, Blob, plain objects); the image model's `raw` maps and xstate bytes stay in the worker.
 import type {
-  Creds, FdInfo, HostInfo, MmInfo, Registers, RLimit, ThreadInfo, VmaInfo,
+  FdInfo, HostInfo, ProcessInfo, Registers, ThreadInfo, VmaInfo,
 } from '../core/model.js';
 
 /** Where an image comes from: a File/Blob (picker, drop) or a URL read with HTTP Range requests. */
@@ -16,29 +16,13 @@ export type ViewVma = Omit<VmaInfo, 'raw'> & {
 };
 export type ViewFd = Omit<FdInfo, 'raw'>;
 
-export interface ViewProcess {
-  pid: number;
-  ppid: number | null;
-  pgid: number | null;
-  sid: number | null;
-  comm: string | null;
-  state: string | null;
-  cmdline: string[];
-  environ: string[];
-  exe: string | null;
-  cwd: string | null;
-  root: string | null;
-  umask: number | null;
-  personality: number | null;
-  creds: Creds | null;
-  rlimits: RLimit[];
-  mm: MmInfo | null;
+/** A process as the page sees it: the model without its raw maps and bulky arrays. */
+export type ViewProcess = Omit<ProcessInfo, 'raw' | 'auxv' | 'sigactions' | 'pendingShared' | 'threads' | 'vmas' | 'fds' | 'pageMap'> & {
   threads: ViewThread[];
   vmas: ViewVma[];
   fds: ViewFd[];
-  storedPageCount: number;
   pageMapEntries: number;
-}
+};
 
 export interface ImageSummary {
   name: string;
