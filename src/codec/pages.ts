@@ -10,6 +10,7 @@ import { readInto } from '../core/byte-source.js';
 import { CryoFormatError } from '../core/errors.js';
 import { Codec, PAGE_SIZE, PAGEMAP_ENTRY_SIZE, SECTION_HEADER_SIZE, SectionType, type SectionInfo } from '../core/format.js';
 import { checkHeaderCopy } from '../core/contents.js';
+import { addNotStored } from '../core/page-store.js';
 import { wasmFormatError } from '../core/wasm-codes.js';
 import { bytesOf, int, isMap, text } from '../core/metadata.js';
 import { PageKind, type PageMapEntry } from '../core/model.js';
@@ -194,13 +195,7 @@ export class ImagePages {
     const entries = process.pageMap;
     const notStored: NotStored = [];
     const end = address + BigInt(target.length);
-    const markNotStored = (from: bigint, to: bigint): void => {
-      const start = (from / PAGE) * PAGE;
-      const stop = ((to + PAGE - 1n) / PAGE) * PAGE;
-      const last = notStored[notStored.length - 1];
-      if (last && last.end >= start) last.end = stop > last.end ? stop : last.end;
-      else notStored.push({ start, end: stop });
-    };
+    const markNotStored = (from: bigint, to: bigint) => addNotStored(notStored, from, to);
     let i = firstEntryEndingAfter(entries, address);
     let at = address;
     while (at < end) {

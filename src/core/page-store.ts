@@ -11,6 +11,18 @@ import { PageKind, type PageMapEntry, type PageState } from './model.js';
 import type { CryoWasm } from './wasm.js';
 
 const PAGE = BigInt(PAGE_SIZE);
+
+/**
+ * Add the pages covering [from, to) to a list of page-aligned "not stored" ranges, merging with the
+ * last range when they touch (callers add ranges in ascending order).
+ */
+export function addNotStored(ranges: { start: bigint; end: bigint }[], from: bigint, to: bigint): void {
+  const start = (from / PAGE) * PAGE;
+  const stop = ((to + PAGE - 1n) / PAGE) * PAGE;
+  const last = ranges[ranges.length - 1];
+  if (last && last.end >= start) last.end = stop > last.end ? stop : last.end;
+  else ranges.push({ start, end: stop });
+}
 const TWO_64 = 1n << 64n;
 
 /** A byte range of the file to copy to an offset of the output. */
@@ -96,13 +108,7 @@ export class PageStore {
     const reads: PageRead[] = [];
     const notStored: { start: bigint; end: bigint }[] = [];
     const end = address + BigInt(length);
-    const markNotStored = (from: bigint, to: bigint): void => {
-      const start = (from / PAGE) * PAGE;
-      const stop = ((to + PAGE - 1n) / PAGE) * PAGE;
-      const last = notStored[notStored.length - 1];
-      if (last && last.end >= start) last.end = stop > last.end ? stop : last.end;
-      else notStored.push({ start, end: stop });
-    };
+    const markNotStored = (from: bigint, to: bigint) => addNotStored(notStored, from, to);
     if (this.entries.length === 0) {
       if (length > 0) markNotStored(address, end);
       return { reads, notStored };
