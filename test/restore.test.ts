@@ -322,6 +322,16 @@ describe('cryo-helper restore', () => {
     return p;
   }
 
+  /** Starts the tree program, dumps the whole tree with --kill (the default) and waits until it is gone. */
+  async function dumpedTree(out: string, image: string) {
+    const p = await start('tree', [out]);
+    const pid = Number(p.ready.pid);
+    const kids = [Number(p.ready.child1), Number(p.ready.child2)];
+    dump(pid, image, { tree: true });
+    await waitFor('the original tree to die', () => ![pid, ...kids].some(alive));
+    return { p, pid, kids };
+  }
+
   function track(r: Restored, pids: number[]) {
     restores.push({ r, pids });
     return r;
@@ -393,11 +403,7 @@ describe('cryo-helper restore', () => {
     const out = join(dir.path, 'tree.out');
     const image = join(dir.path, 'tree.cryo');
     // under a subreaper: the dump kills the whole tree, and orphans must not go to PID 1
-    const p = await start('tree', [out]);
-    const pid = Number(p.ready.pid);
-    const kids = [Number(p.ready.child1), Number(p.ready.child2)];
-    dump(pid, image, { tree: true });
-    await waitFor('the original tree to die', () => ![pid, ...kids].some(alive));
+    const { p, pid, kids } = await dumpedTree(out, image);
     const r = track(restore(image), [...kids, pid]);
     await until(r, 'the restored tree', () => restored(pid, 'cryo-tree-par') && restored(kids[0], 'cryo-child-1') && restored(kids[1], 'cryo-child-2'));
     expect(parent(pid)).toBe(r.child.pid);
@@ -473,11 +479,7 @@ describe('cryo-helper restore', () => {
   it('tree: page data of the last child damaged, every process created is killed and reaped', async () => {
     const out = join(dir.path, 'tree-bad.out');
     const image = join(dir.path, 'tree-bad.cryo');
-    const p = await start('tree', [out]);
-    const pid = Number(p.ready.pid);
-    const kids = [Number(p.ready.child1), Number(p.ready.child2)];
-    dump(pid, image, { tree: true });
-    await waitFor('the original tree to die', () => ![pid, ...kids].some(alive));
+    const { p, pid, kids } = await dumpedTree(out, image);
     const bytes = readFileSync(image);
     let last = -1;
     for (let off = 16; off + 48 <= bytes.length - 32; ) {
@@ -659,11 +661,7 @@ describe('cryo-helper restore', () => {
     const out = join(dir.path, 'redump.out');
     const image = join(dir.path, 'redump.cryo');
     const again = join(dir.path, 'redump-again.cryo');
-    const p = await start('tree', [out]);
-    const pid = Number(p.ready.pid);
-    const kids = [Number(p.ready.child1), Number(p.ready.child2)];
-    dump(pid, image, { tree: true });
-    await waitFor('the original tree to die', () => ![pid, ...kids].some(alive));
+    const { p, pid, kids } = await dumpedTree(out, image);
     const r = track(restore(image), [...kids, pid]);
     await until(r, 'the restored tree', () => restored(pid, 'cryo-tree-par') && kids.every((k, i) => restored(k, `cryo-child-${i + 1}`)));
     dump(pid, again, { tree: true, kill: false });
